@@ -1,0 +1,20 @@
+/** `npm run bench -- NAME`: runs one benchmark; each ends with DESIGN.md's `result:` line. */
+import { benchIssue } from "./issue.ts";
+
+const BENCHES: Record<string, () => Promise<void>> = {
+  issue: benchIssue,
+};
+
+const name = process.argv[2];
+const bench = name ? BENCHES[name] : undefined;
+if (!bench) {
+  console.error(`usage: npm run bench -- NAME   (NAME: ${Object.keys(BENCHES).join(", ")})`);
+  process.exit(2);
+}
+bench().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`bench ${name}: ${(err as Error).stack ?? err}`);
+    process.exit(1);
+  },
+);

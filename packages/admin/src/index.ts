@@ -1,0 +1,1 @@
+export { registerAdminCommands, formatTable } from "./cli.ts";

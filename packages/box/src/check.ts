@@ -1,0 +1,116 @@
+/**
+ * The certificate check, as pure decisions (no I/O): what the box does at each check, in the order of the
+ * contract (DESIGN.md "Error codes"; the original page checks, then loads):
+ *
+ *   1. no server URL                             -> ERR_IOT_HTTPS_CHECK_NO_SERVER
+ *   2. https.pem there but unreadable            -> ERR_IOT_HTTPS_CHECK_CERT_READ_EXCEPTION (stop; never overwrite)
+ *   3. a valid certificate, before its renewAfter -> nothing to do
+ *   4. no database UUID or subscription code     -> ERR_IOT_HTTPS_LOAD_NO_CREDENTIAL
+ *   5. load from the issuer (load.ts)            -> REQUEST_EXCEPTION | REQUEST_STATUS <n> | REQUEST_NO_RESULT
+ */
+import { certificateNames, formatErrorCode } from "@boxcert/shared";
+import type { BoxErrorCode, RefusalReason } from "@boxcert/shared";
+import type { CertificateFile, CertificateInfo, StoredCertificate } from "./certificate-file.ts";
+
+export interface BoxError {
+  code: BoxErrorCode;
+  /** The HTTP status, for ERR_IOT_HTTPS_LOAD_REQUEST_STATUS. */
+  status?: number;
+  /** The explanation: the exception, or the issuer's message. */
+  detail: string;
+  /** The issuer's refusal reason, for ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT. */
+  reason?: RefusalReason;
+}
+
+/** The code exactly as displayed: "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 404". */
+export function displayCode(error: BoxError): string {
+  return formatErrorCode(error.code, error.status);
+}
+
+export interface CheckInput {
+  server: string | null;
+  dbUuid: string | null;
+  enterpriseCode: string | null;
+  /** The enrolment the box holds: label and zone, and the database it was made for. */
+  label: string | null;
+  zone: string | null;
+  enrolledFor: string | null;
+  file: CertificateFile;
+  now: number;
+}
+
+export type LoadReason = "missing" | "expired" | "due" | "credential changed";
+
+export type CheckDecision =
+  | { action: "fail"; error: BoxError }
+  | { action: "keep"; certificate: StoredCertificate }
+  | { action: "load"; reason: LoadReason };
+
+export function isValidAt(info: CertificateInfo, now: number): boolean {
+  return info.notBefore <= now && now < info.notAfter;
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join("\n") === [...b].sort().join("\n");
+}
+
+/**
+ * The certificate still belongs to the box's current connection: when the database changed since the
+ * enrolment, or the enrolment's names differ from the certificate's, a new certificate is owed.
+ */
+function belongsToConnection(input: CheckInput, info: CertificateInfo): boolean {
+  if (input.dbUuid === null || input.enrolledFor === null) return true;
+  if (input.enrolledFor !== input.dbUuid) return false;
+  if (input.label === null || input.zone === null) return true;
+  return sameNames(info.names, certificateNames(input.label, input.zone));
+}
+
+export function decideCheck(input: CheckInput): CheckDecision {
+  if (!input.server) {
+    return {
+      action: "fail",
+      error: { code: "ERR_IOT_HTTPS_CHECK_NO_SERVER", detail: "no server is configured: the box is not connected to a database" },
+    };
+  }
+  if (input.file.kind === "unreadable") {
+    return { action: "fail", error: { code: "ERR_IOT_HTTPS_CHECK_CERT_READ_EXCEPTION", detail: input.file.error } };
+  }
+  let reason: LoadReason = "missing";
+  if (input.file.kind === "present") {
+    const { certificate } = input.file;
+    const connected = belongsToConnection(input, certificate.info);
+    if (isValidAt(certificate.info, input.now) && input.now < certificate.info.renewAfter && connected) {
+      return { action: "keep", certificate };
+    }
+    reason = !connected ? "credential changed" : input.now >= certificate.info.notAfter ? "expired" : "due";
+  }
+  const missing = [input.dbUuid ? null : "database UUID", input.enterpriseCode ? null : "subscription code"].filter(
+    (field): field is string => field !== null,
+  );
+  if (missing.length > 0) {
+    return { action: "fail", error: { code: "ERR_IOT_HTTPS_LOAD_NO_CREDENTIAL", detail: `missing: ${missing.join(" and ")}` } };
+  }
+  return { action: "load", reason };
+}
+
+export type CertificateStatus = "ok" | "renewing" | "error" | "missing";
+
+export interface StatusInput {
+  /** The certificate the box serves, if any. */
+  certificate: CertificateInfo | null;
+  /** The last check's error, if it failed. */
+  error: BoxError | null;
+  /** A request to the issuer is running now. */
+  loading: boolean;
+  now: number;
+}
+
+/**
+ * DESIGN.md: "ok" a valid certificate and no error; "renewing" a valid certificate while a renewal runs or
+ * after one failed; "error" no valid certificate and an error; "missing" no certificate and no attempt yet.
+ */
+export function certificateStatus(input: StatusInput): CertificateStatus {
+  const valid = input.certificate !== null && isValidAt(input.certificate, input.now);
+  if (valid) return input.error || input.loading ? "renewing" : "ok";
+  return input.error ? "error" : "missing";
+}

@@ -1,0 +1,195 @@
+/**
+ * `boxcert box ...`: flags to options, validated here once, then buildBox(). The only place of the box
+ * that touches process (signals, exit codes, stdout).
+ *
+ *   boxcert box --data-dir DIR --issuer URL [...]             runs the agent
+ *   boxcert box connect --data-dir DIR --server URL --db-uuid U --enterprise-code C
+ *   boxcert box credential --data-dir DIR --db-uuid U --enterprise-code C | --clear
+ *
+ * --data-dir belongs to `box` itself, so it is accepted before or after the subcommand's name.
+ */
+import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { resolve } from "node:path";
+import { InvalidArgumentError } from "commander";
+import type { Command } from "commander";
+import { buildBox } from "./box.ts";
+import { ConfigError, parseCredentialField, parseLogLevel, parseServerUrl, updateConfig } from "./config.ts";
+import type { LogLevel } from "./config.ts";
+import { dataPaths, ensureDataDir } from "./data-dir.ts";
+
+interface BoxFlags {
+  dataDir?: string;
+  issuer?: string;
+  issuerCa?: string;
+  httpPort: number;
+  httpsPort: number;
+  ip?: string;
+  listenHost: string;
+  name?: string;
+  logLevel?: LogLevel;
+}
+
+function port(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError("must be a port number (0-65535).");
+  return Number(value);
+}
+
+function logLevel(value: string): LogLevel {
+  try {
+    return parseLogLevel(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}.`);
+  }
+}
+
+/** A flag's value that is wrong in a way commander cannot see: one line, exit 1. */
+function fail(cmd: Command, message: string): never {
+  cmd.error(`error: ${message}`, { exitCode: 1 });
+}
+
+function dataDirOf(cmd: Command): string {
+  const dir = (cmd.optsWithGlobals() as { dataDir?: string }).dataDir;
+  if (!dir) fail(cmd, "required option '--data-dir <dir>' not specified");
+  return resolve(dir);
+}
+
+function validated<T>(cmd: Command, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(cmd, err.message);
+    throw err;
+  }
+}
+
+async function runAgent(flags: BoxFlags, cmd: Command): Promise<void> {
+  const dataDir = dataDirOf(cmd);
+  if (!flags.issuer) fail(cmd, "required option '--issuer <url>' not specified");
+  let issuerUrl: URL;
+  try {
+    issuerUrl = new URL(flags.issuer);
+  } catch {
+    fail(cmd, `--issuer is not a valid URL: "${flags.issuer}"`);
+  }
+  if (issuerUrl.protocol !== "https:" && issuerUrl.protocol !== "http:") fail(cmd, `--issuer must be an https:// (or http://) URL, not "${flags.issuer}"`);
+  let issuerCa: string | undefined;
+  if (flags.issuerCa) {
+    try {
+      issuerCa = await readFile(flags.issuerCa, "utf8");
+    } catch (err) {
+      fail(cmd, `--issuer-ca ${flags.issuerCa}: ${(err as Error).message}`);
+    }
+    if (!issuerCa.includes("-----BEGIN CERTIFICATE-----")) fail(cmd, `--issuer-ca ${flags.issuerCa}: no PEM certificate in the file`);
+  }
+  if (flags.ip !== undefined && isIP(flags.ip) === 0) fail(cmd, `--ip is not an IP address: "${flags.ip}"`);
+  if (flags.name !== undefined && flags.name.trim() === "") fail(cmd, "--name must not be empty");
+
+  const box = buildBox({
+    dataDir,
+    issuerUrl: issuerUrl.toString(),
+    ...(issuerCa !== undefined ? { issuerCa } : {}),
+    httpPort: flags.httpPort,
+    httpsPort: flags.httpsPort,
+    host: flags.listenHost,
+    ...(flags.ip !== undefined ? { ip: flags.ip } : {}),
+    ...(flags.name !== undefined ? { name: flags.name.trim() } : {}),
+    ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
+    logToStdout: true,
+  });
+  try {
+    await box.start();
+  } catch (err) {
+    fail(cmd, (err as Error).message);
+  }
+  const status = box.status();
+  console.log(`box ${status.name} at ${status.httpUrl}${status.httpsUrl ? ` and ${status.httpsUrl}` : ""}`);
+
+  await new Promise<void>((done) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      // Should something hold the loop open after close, do not hang forever.
+      setTimeout(() => process.exit(process.exitCode ?? 0), 10_000).unref();
+      console.log(`${signal}: stopping`);
+      box.stop().then(done, (err: unknown) => {
+        console.error(`error while stopping: ${(err as Error).message}`);
+        process.exitCode = 1;
+        done();
+      });
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
+
+async function connect(flags: { server: string; dbUuid: string; enterpriseCode: string }, cmd: Command): Promise<void> {
+  const paths = dataPaths(dataDirOf(cmd));
+  const server = validated(cmd, () => parseServerUrl(flags.server));
+  const dbUuid = validated(cmd, () => parseCredentialField("database UUID", flags.dbUuid));
+  const enterpriseCode = validated(cmd, () => parseCredentialField("subscription code", flags.enterpriseCode));
+  try {
+    await ensureDataDir(paths);
+    await updateConfig(paths, { server, dbUuid, enterpriseCode });
+  } catch (err) {
+    fail(cmd, (err as Error).message);
+  }
+  console.log(`connected to ${server} (database ${dbUuid}); the running box picks it up at its next check or when its homepage is opened`);
+}
+
+async function credential(flags: { dbUuid?: string; enterpriseCode?: string; clear?: boolean }, cmd: Command): Promise<void> {
+  const paths = dataPaths(dataDirOf(cmd));
+  let patch: { dbUuid: string | null; enterpriseCode: string | null };
+  if (flags.clear) {
+    if (flags.dbUuid !== undefined || flags.enterpriseCode !== undefined) fail(cmd, "--clear cannot be combined with --db-uuid or --enterprise-code");
+    patch = { dbUuid: null, enterpriseCode: null };
+  } else {
+    if (flags.dbUuid === undefined || flags.enterpriseCode === undefined) {
+      fail(cmd, "give both --db-uuid and --enterprise-code, or --clear");
+    }
+    patch = {
+      dbUuid: validated(cmd, () => parseCredentialField("database UUID", flags.dbUuid as string)),
+      enterpriseCode: validated(cmd, () => parseCredentialField("subscription code", flags.enterpriseCode as string)),
+    };
+  }
+  try {
+    await ensureDataDir(paths);
+    await updateConfig(paths, patch);
+  } catch (err) {
+    fail(cmd, (err as Error).message);
+  }
+  console.log(flags.clear ? "credential cleared" : `credential set (database ${patch.dbUuid})`);
+}
+
+export function registerBoxCommands(program: Command): void {
+  const box = program
+    .command("box")
+    .description("run the IoT box agent: HTTP and HTTPS homepage, certificate from the issuer")
+    .option("--data-dir <dir>", "the box's data folder (configuration, keys, certificate, logs)")
+    .option("--issuer <url>", "the certificate issuer's URL (https://; http:// only for tests)")
+    .option("--issuer-ca <file>", "extra CA certificate(s), PEM, to trust for the issuer")
+    .option("--http-port <port>", "HTTP port", port, 8069)
+    .option("--https-port <port>", "HTTPS port", port, 8443)
+    .option("--ip <address>", "the LAN address to advertise (default: detected)")
+    .option("--listen-host <host>", "address to listen on", "0.0.0.0")
+    .option("--name <name>", "the box's name (saved)")
+    .option("--log-level <level>", "debug, info, warning or error (saved)", logLevel)
+    .configureHelp({ showGlobalOptions: true })
+    .action(runAgent);
+
+  box
+    .command("connect")
+    .description("connect the box to a database: ERP server URL and credential")
+    .requiredOption("--server <url>", "the ERP server's URL")
+    .requiredOption("--db-uuid <uuid>", "the database UUID")
+    .requiredOption("--enterprise-code <code>", "the subscription code")
+    .action(connect);
+
+  box
+    .command("credential")
+    .description("set or clear the database UUID and subscription code")
+    .option("--db-uuid <uuid>", "the database UUID")
+    .option("--enterprise-code <code>", "the subscription code")
+    .option("--clear", "remove both")
+    .action(credential);
+}

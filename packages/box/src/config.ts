@@ -1,0 +1,172 @@
+/**
+ * config.json: what the box is connected to and what the issuer gave it. Validated here, once, when read;
+ * the rest of the box gets a typed BoxConfig. A file that is not valid is an error naming the file and is
+ * never overwritten: it may hold the only copy of the subscription code.
+ */
+import { readFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { writeFileAtomic, isLabel, isZone } from "@boxcert/shared";
+import type { DataPaths } from "./data-dir.ts";
+
+export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface BoxConfig {
+  /** The box's stable identifier, a random UUID made once. */
+  identifier: string;
+  name: string;
+  /** The connected ERP server's URL; null when the box is not connected. */
+  server: string | null;
+  dbUuid: string | null;
+  /** The subscription code: a secret, never logged. */
+  enterpriseCode: string | null;
+  logLevel: LogLevel;
+  /** Assigned by the issuer at enrolment, for the database in `enrolledFor`. */
+  label: string | null;
+  zone: string | null;
+  enrolledFor: string | null;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ConfigError";
+  }
+}
+
+export function isLogLevel(value: unknown): value is LogLevel {
+  return typeof value === "string" && (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+/** Accepts pino's spelling too (`warn`). */
+export function parseLogLevel(value: string): LogLevel {
+  const level = value.trim().toLowerCase() === "warn" ? "warning" : value.trim().toLowerCase();
+  if (!isLogLevel(level)) throw new ConfigError(`log level must be one of ${LOG_LEVELS.join(", ")}, not "${value}"`);
+  return level;
+}
+
+/** An ERP server URL: http or https, with a host. Returns it normalised. */
+export function parseServerUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new ConfigError(`server URL is not a valid URL: "${value}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(`server URL must start with http:// or https://, not "${url.protocol}"`);
+  }
+  if (!url.hostname) throw new ConfigError(`server URL has no host: "${value}"`);
+  return url.toString();
+}
+
+/** A database UUID or subscription code: printable, no spaces, at most 200 characters. */
+export function parseCredentialField(field: "database UUID" | "subscription code", value: string): string {
+  const trimmed = value.trim();
+  if (!/^[\x21-\x7e]{1,200}$/.test(trimmed)) {
+    throw new ConfigError(`${field} must be 1 to 200 printable characters without spaces`);
+  }
+  return trimmed;
+}
+
+function newConfig(name: string | undefined): BoxConfig {
+  return {
+    identifier: randomUUID(),
+    name: name ?? hostname(),
+    server: null,
+    dbUuid: null,
+    enterpriseCode: null,
+    logLevel: "info",
+    label: null,
+    zone: null,
+    enrolledFor: null,
+  };
+}
+
+function validate(path: string, raw: unknown): BoxConfig {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${path}: expected a JSON object`);
+  }
+  const record = raw as Record<string, unknown>;
+  const text = (key: keyof BoxConfig, optional: boolean): string | null => {
+    const value = record[key];
+    if (value === undefined || value === null) {
+      if (optional) return null;
+      throw new ConfigError(`${path}: "${key}" is missing`);
+    }
+    if (typeof value !== "string" || value === "") throw new ConfigError(`${path}: "${key}" must be a non-empty string`);
+    return value;
+  };
+  const identifier = text("identifier", false) as string;
+  const logLevel = record.logLevel ?? "info";
+  if (!isLogLevel(logLevel)) throw new ConfigError(`${path}: "logLevel" must be one of ${LOG_LEVELS.join(", ")}`);
+  const label = text("label", true);
+  const zone = text("zone", true);
+  if (label !== null && !isLabel(label)) throw new ConfigError(`${path}: "label" is not a valid label`);
+  if (zone !== null && !isZone(zone)) throw new ConfigError(`${path}: "zone" is not a valid zone`);
+  const server = text("server", true);
+  if (server !== null) {
+    try {
+      parseServerUrl(server);
+    } catch (err) {
+      throw new ConfigError(`${path}: "server": ${(err as Error).message}`);
+    }
+  }
+  return {
+    identifier,
+    name: text("name", true) ?? hostname(),
+    server,
+    dbUuid: text("dbUuid", true),
+    enterpriseCode: text("enterpriseCode", true),
+    logLevel,
+    label,
+    zone,
+    enrolledFor: text("enrolledFor", true),
+  };
+}
+
+/** The stored configuration, or null when there is none yet. Throws ConfigError when the file is not valid. */
+export async function readConfig(paths: DataPaths): Promise<BoxConfig | null> {
+  let text: string;
+  try {
+    text = await readFile(paths.config, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new ConfigError(`${paths.config}: cannot be read: ${(err as Error).message}`, { cause: err });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(
+      `${paths.config}: not valid JSON (${(err as Error).message}); fix the file or move it away to start afresh`,
+      { cause: err },
+    );
+  }
+  return validate(paths.config, raw);
+}
+
+export async function writeConfig(paths: DataPaths, config: BoxConfig): Promise<void> {
+  await writeFileAtomic(paths.config, `${JSON.stringify(config, null, 2)}\n`, 0o600);
+}
+
+/** Reads the configuration, making it (with a new identifier) the first time. */
+export async function loadOrCreateConfig(paths: DataPaths, name?: string): Promise<BoxConfig> {
+  const existing = await readConfig(paths);
+  if (existing) return existing;
+  const config = newConfig(name);
+  await writeConfig(paths, config);
+  return config;
+}
+
+/**
+ * Read, change, write. Reads the file again first because another process (`boxcert box connect` while the
+ * agent runs) may have changed it since this one last read it.
+ */
+export async function updateConfig(paths: DataPaths, patch: Partial<Omit<BoxConfig, "identifier">>): Promise<BoxConfig> {
+  const current = (await readConfig(paths)) ?? newConfig(undefined);
+  const next: BoxConfig = { ...current, ...patch };
+  await writeConfig(paths, next);
+  return next;
+}

@@ -1,0 +1,177 @@
+/**
+ * The load: get a certificate from the issuer (wire.ts) and save it with its key.
+ *
+ *   enrol when no label is held for the current database -> label, zone, names (saved in config.json)
+ *   pending key (made once, reused until saved) -> CSR -> POST /v1/certificate
+ *   check the answer (our key, our names, a chain in order) -> https.pem, atomically -> remove the pending key
+ *
+ * A `box_not_enrolled` refusal (the issuer forgot the label, or an operator freed it) makes the box forget
+ * its label and enrol again, once.
+ */
+import { CERTIFICATE_PATH, ENROLL_PATH, certificateNames, isLabel, isZone } from "@boxcert/shared";
+import type { BoxCredentials, CertificateRequest, CertificateResponse, EnrollRequest, EnrollResponse } from "@boxcert/shared";
+import type { Logger } from "pino";
+import type { BoxConfig } from "./config.ts";
+import { updateConfig } from "./config.ts";
+import type { DataPaths } from "./data-dir.ts";
+import type { BoxIdentity } from "./identity.ts";
+import type { IssuerAnswer, IssuerClient } from "./issuer-client.ts";
+import type { BoxError } from "./check.ts";
+import { pendingTlsKey, removePendingKey } from "./tls-key.ts";
+import type { TlsKey } from "./tls-key.ts";
+import { createCsr } from "./csr.ts";
+import { defaultRenewAfter, dnsNames, leafMatchesKey, parseChain, writeCertificateFile } from "./certificate-file.ts";
+import type { StoredCertificate } from "./certificate-file.ts";
+import type { Clock } from "./clock.ts";
+
+export interface LoadContext {
+  paths: DataPaths;
+  /** The configuration as just read; dbUuid and enterpriseCode are set (check.ts made sure). */
+  config: BoxConfig;
+  identity: BoxIdentity;
+  client: IssuerClient;
+  clock: Clock;
+  logger: Logger;
+  /** The certificate in https.pem, if any: its key is never reused for a new request. */
+  saved: StoredCertificate | null;
+}
+
+export type LoadOutcome =
+  | { ok: true; certificate: StoredCertificate; config: BoxConfig; reused: boolean }
+  | { ok: false; error: BoxError; config: BoxConfig; retryAfter: string | null };
+
+/** An issuer answer that is not a success, as the box's error. */
+export function answerError(answer: Exclude<IssuerAnswer, { kind: "ok" }>, doing: string): { error: BoxError; retryAfter: string | null } {
+  switch (answer.kind) {
+    case "exception":
+      return { error: { code: "ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION", detail: `${doing}: ${answer.detail}` }, retryAfter: null };
+    case "refusal":
+      return {
+        error: { code: "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT", detail: `${answer.message} (${answer.reason})`, reason: answer.reason },
+        retryAfter: null,
+      };
+    case "status":
+      return {
+        error: { code: "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS", status: answer.status, detail: `${doing}: ${answer.detail}` },
+        retryAfter: answer.retryAfter,
+      };
+  }
+}
+
+/** A 2xx answer the box cannot use: shown like an unexpected status, with the reason. */
+function badAnswer(status: number, detail: string): BoxError {
+  return { code: "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS", status, detail };
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join("\n") === [...b].sort().join("\n");
+}
+
+function parseEnrollResponse(body: unknown): EnrollResponse | string {
+  const r = body as Partial<EnrollResponse> | null;
+  if (!r || typeof r.label !== "string" || !isLabel(r.label)) return "the enrolment answer has no valid label";
+  if (typeof r.zone !== "string" || !isZone(r.zone)) return "the enrolment answer has no valid zone";
+  if (!Array.isArray(r.names) || !sameNames(r.names as string[], certificateNames(r.label, r.zone))) {
+    return `the enrolment answer's names are not those of label ${r.label} in ${r.zone}`;
+  }
+  return { label: r.label, zone: r.zone, names: r.names as string[] };
+}
+
+/** Checks a certificate answer against what was asked; returns the chain and renewal point, or why not. */
+function checkCertificateAnswer(
+  body: unknown,
+  key: TlsKey,
+  names: readonly string[],
+  now: number,
+): { chainPem: string; renewAfter: number; reused: boolean } | string {
+  const r = body as Partial<CertificateResponse> | null;
+  if (!r || typeof r.chain !== "string") return "the certificate answer has no chain";
+  let parsed: ReturnType<typeof parseChain>;
+  try {
+    parsed = parseChain(r.chain);
+  } catch (err) {
+    return `the certificate answer's chain cannot be parsed: ${(err as Error).message}`;
+  }
+  const { certificates } = parsed;
+  const leaf = certificates[0];
+  if (!leaf) return "the certificate answer's chain is empty";
+  if (!leafMatchesKey(leaf, key)) return "the issued certificate is not for this box's key";
+  const leafNames = dnsNames(leaf);
+  if (!sameNames(leafNames, names)) return `the issued certificate names ${leafNames.join(", ")}, not ${names.join(", ")}`;
+  for (let i = 0; i + 1 < certificates.length; i++) {
+    if (!(certificates[i] as (typeof certificates)[number]).checkIssued(certificates[i + 1] as (typeof certificates)[number])) {
+      return `the chain is not in order: certificate ${i + 2} did not issue certificate ${i + 1}`;
+    }
+  }
+  const notBefore = Date.parse(leaf.validFrom);
+  const notAfter = Date.parse(leaf.validTo);
+  if (!(now < notAfter)) return `the issued certificate expired on ${new Date(notAfter).toISOString()}`;
+  const renewAfter = typeof r.renewAfter === "string" ? Date.parse(r.renewAfter) : Number.NaN;
+  return {
+    chainPem: parsed.pem,
+    renewAfter: Number.isNaN(renewAfter) ? defaultRenewAfter(notBefore, notAfter) : renewAfter,
+    reused: r.reused === true,
+  };
+}
+
+export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
+  const { paths, identity, client, logger } = ctx;
+  let config = ctx.config;
+  const dbUuid = config.dbUuid as string;
+  const credentials = (): BoxCredentials => ({
+    dbUuid,
+    enterpriseCode: config.enterpriseCode as string,
+    identifier: config.identifier,
+    identityKey: identity.publicKey,
+    timestamp: new Date(ctx.clock()).toISOString(),
+  });
+  const fail = (error: BoxError, retryAfter: string | null = null): LoadOutcome => ({ ok: false, error, config, retryAfter });
+
+  for (let enrolAgain = true; ; enrolAgain = false) {
+    if (!config.label || !config.zone || config.enrolledFor !== dbUuid) {
+      logger.info({ event: "enroll", issuer: client.url.origin, identifier: config.identifier }, "enrolling with the issuer");
+      const request: EnrollRequest = credentials();
+      const answer = await client.post(ENROLL_PATH, request);
+      if (answer.kind !== "ok") {
+        const { error, retryAfter } = answerError(answer, `enrolling with ${client.url.origin}`);
+        return fail(error, retryAfter);
+      }
+      const enrolled = parseEnrollResponse(answer.body);
+      if (typeof enrolled === "string") return fail(badAnswer(answer.status, enrolled));
+      config = await updateConfig(paths, { label: enrolled.label, zone: enrolled.zone, enrolledFor: dbUuid });
+      logger.info({ event: "enrolled", label: enrolled.label, zone: enrolled.zone }, "enrolled");
+    }
+    const label = config.label as string;
+    const names = certificateNames(label, config.zone as string);
+    const pending = await pendingTlsKey(paths, ctx.saved?.key.spki ?? null);
+    if (pending.discarded) logger.warn({ event: "pending_key_discarded", label }, `pending TLS key not reused: ${pending.discarded}`);
+    const request: CertificateRequest = { ...credentials(), label, csr: await createCsr(pending.key, names) };
+    logger.info({ event: "certificate_request", label, reusedKey: pending.reused }, "asking the issuer for a certificate");
+    const answer = await client.post(CERTIFICATE_PATH, request);
+    if (answer.kind === "refusal" && answer.reason === "box_not_enrolled" && enrolAgain) {
+      logger.warn({ event: "not_enrolled", label }, "the issuer no longer knows this box's label; enrolling again");
+      config = await updateConfig(paths, { label: null, zone: null, enrolledFor: null });
+      continue;
+    }
+    if (answer.kind !== "ok") {
+      const { error, retryAfter } = answerError(answer, `asking ${client.url.origin} for a certificate`);
+      return fail(error, retryAfter);
+    }
+    const checked = checkCertificateAnswer(answer.body, pending.key, names, ctx.clock());
+    if (typeof checked === "string") return fail(badAnswer(answer.status, checked));
+    const certificate = await writeCertificateFile(paths.https, pending.key, checked.chainPem, checked.renewAfter);
+    await removePendingKey(paths);
+    logger.info(
+      {
+        event: "certificate_saved",
+        label,
+        serial: certificate.info.serial,
+        notAfter: new Date(certificate.info.notAfter).toISOString(),
+        renewAfter: new Date(certificate.info.renewAfter).toISOString(),
+        reused: checked.reused,
+      },
+      "certificate saved",
+    );
+    return { ok: true, certificate, config, reused: checked.reused };
+  }
+}

@@ -1,0 +1,115 @@
+/** `boxcert box ...` as a real process (bin/boxcert-box.js runs the same commands as the main binary). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { tempDir } from "./helpers/fixture.ts";
+import { startTestIssuer } from "./helpers/test-issuer.ts";
+
+const BIN = fileURLToPath(new URL("../bin/boxcert-box.js", import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c));
+    child.stderr.on("data", (c: Buffer) => (stderr += c));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test("connect and credential write the configuration; the code is never printed", async (t) => {
+  const temp = await tempDir();
+  t.after(temp.cleanup);
+  const dir = join(temp.dir, "box");
+  const connected = await run(["box", "connect", "--data-dir", dir, "--server", "https://erp.example", "--db-uuid", "U-1", "--enterprise-code", "CODE-XYZ"]);
+  assert.equal(connected.code, 0, connected.stderr);
+  assert.ok(!connected.stdout.includes("CODE-XYZ"));
+  const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  assert.equal(config.server, "https://erp.example/");
+  assert.equal(config.dbUuid, "U-1");
+  assert.equal(config.enterpriseCode, "CODE-XYZ");
+  assert.match(String(config.identifier), /^[0-9a-f-]{36}$/);
+
+  const set = await run(["box", "--data-dir", dir, "credential", "--db-uuid", "U-2", "--enterprise-code", "C2"]);
+  assert.equal(set.code, 0, set.stderr);
+  const cleared = await run(["box", "credential", "--data-dir", dir, "--clear"]);
+  assert.equal(cleared.code, 0, cleared.stderr);
+  const after = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  assert.equal(after.dbUuid, null);
+  assert.equal(after.enterpriseCode, null);
+  assert.equal(after.server, "https://erp.example/");
+  assert.equal(after.identifier, config.identifier);
+});
+
+test("bad flags: one clear line and a non-zero exit", async (t) => {
+  const temp = await tempDir();
+  t.after(temp.cleanup);
+  const cases: [string[], RegExp][] = [
+    [["box", "--issuer", "http://127.0.0.1:1"], /required option '--data-dir <dir>'/],
+    [["box", "--data-dir", temp.dir], /required option '--issuer <url>'/],
+    [["box", "--data-dir", temp.dir, "--issuer", "ftp://x"], /--issuer must be an https:\/\//],
+    [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--http-port", "abc"], /--http-port .* invalid/],
+    [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--ip", "not-an-ip"], /--ip is not an IP address/],
+    [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--log-level", "loud"], /log level must be one of/],
+    [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--issuer-ca", "/no/such/file"], /--issuer-ca \/no\/such\/file/],
+    [["box", "connect", "--data-dir", temp.dir, "--server", "erp.example", "--db-uuid", "U", "--enterprise-code", "C"], /server URL/],
+    [["box", "connect", "--data-dir", temp.dir, "--server", "https://erp.example"], /required option '--db-uuid/],
+    [["box", "credential", "--data-dir", temp.dir, "--db-uuid", "U"], /give both --db-uuid and --enterprise-code, or --clear/],
+    [["box", "credential", "--data-dir", temp.dir, "--clear", "--db-uuid", "U"], /--clear cannot be combined/],
+  ];
+  const results = await Promise.all(cases.map(([args]) => run(args)));
+  results.forEach((result, i) => {
+    const [args, pattern] = cases[i] as [string[], RegExp];
+    assert.notEqual(result.code, 0, args.join(" "));
+    assert.match(result.stderr, pattern, args.join(" "));
+    assert.equal(result.stderr.trim().split("\n").length, 1, `more than one line for ${args.join(" ")}: ${result.stderr}`);
+  });
+});
+
+test("a config file that is not JSON stops the agent with an error naming it", async (t) => {
+  const temp = await tempDir();
+  t.after(temp.cleanup);
+  await mkdir(temp.dir, { recursive: true });
+  await writeFile(join(temp.dir, "config.json"), "{oops");
+  const result = await run(["box", "--data-dir", temp.dir, "--issuer", "http://127.0.0.1:1", "--http-port", "0", "--https-port", "0"]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, new RegExp(`${join(temp.dir, "config.json")}: not valid JSON`));
+  assert.equal(await readFile(join(temp.dir, "config.json"), "utf8"), "{oops");
+});
+
+test("the agent runs, warns about an http:// issuer, and stops cleanly on SIGTERM", async (t) => {
+  const temp = await tempDir();
+  const issuer = await startTestIssuer();
+  t.after(temp.cleanup);
+  t.after(() => issuer.close());
+  const args = ["box", "--data-dir", temp.dir, "--issuer", issuer.url, "--http-port", "0", "--https-port", "0", "--listen-host", "127.0.0.1", "--ip", "127.0.0.1", "--name", "till-3"];
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  const started = new Promise<string>((resolve, reject) => {
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c;
+      const match = /box till-3 at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout);
+      if (match) resolve(match[1] as string);
+    });
+    child.on("exit", (code) => reject(new Error(`exited ${code}: ${stdout}`)));
+  });
+  const url = await started;
+  const status = (await (await fetch(`${url}api/status`)).json()) as { name: string; certificate: { errorCode: string } };
+  assert.equal(status.name, "till-3");
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0);
+  assert.match(stdout, /"event":"issuer_plaintext"/);
+  assert.match(stdout, /"event":"stopped"/);
+});

@@ -1,0 +1,159 @@
+/**
+ * `boxcert demo` (what `npm start` runs): an issuer with the embedded CA, one subscription in progress with
+ * two IoT-box seats and its production database, and one box connected to it, all on 127.0.0.1. Prints the
+ * lines DESIGN.md lists once the box serves HTTPS. A second start reuses the data: same label, no new
+ * certificate.
+ */
+import { mkdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { randomUUID } from "node:crypto";
+import type { Command} from "commander";
+import { InvalidArgumentError } from "commander";
+import pino from "pino";
+import { writeFileAtomic, isZone } from "@boxcert/shared";
+import { startIssuer, RegistryError, type RunningIssuer } from "@boxcert/issuer";
+import { buildBox, type Box } from "@boxcert/box";
+import { dataPaths } from "@boxcert/box/data-dir";
+import { loadOrCreateConfig, updateConfig } from "@boxcert/box/config";
+
+export const DEMO_SUBSCRIPTION = "DEMO-0001";
+const DEMO_ERP = "http://127.0.0.1:8070/";
+
+interface DemoOptions {
+  dataDir: string;
+  zone: string;
+  issuerPort: number;
+  httpPort: number;
+  httpsPort: number;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError(`"${value}" is not a port number`);
+  return n;
+}
+
+/** The demo's database UUID, made once and kept with the data so a second start finds the same customer. */
+async function demoDatabaseUuid(dataDir: string): Promise<string> {
+  const file = join(dataDir, "demo.json");
+  try {
+    return (JSON.parse(readFileSync(file, "utf8")) as { dbUuid: string }).dbUuid;
+  } catch {
+    const dbUuid = randomUUID();
+    await writeFileAtomic(file, JSON.stringify({ dbUuid }, null, 2) + "\n", 0o600);
+    return dbUuid;
+  }
+}
+
+async function ensureCustomer(issuer: RunningIssuer, dbUuid: string): Promise<void> {
+  const registry = issuer.registry;
+  try {
+    await registry.addSubscription({ code: DEMO_SUBSCRIPTION, state: "in_progress", seats: 2 });
+  } catch (err) {
+    if (!(err instanceof RegistryError && err.code === "conflict")) throw err;
+  }
+  try {
+    await registry.addDatabase({ uuid: dbUuid, subscription: DEMO_SUBSCRIPTION, kind: "production" });
+  } catch (err) {
+    if (!(err instanceof RegistryError && err.code === "conflict")) throw err;
+  }
+}
+
+export async function runDemo(options: DemoOptions): Promise<{ stop(): Promise<void>; lines: string[] }> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const logger = pino({ level: "info", base: { component: "issuer" } }, pino.destination({ dest: join(dataDir, "issuer.log"), mkdir: true, sync: false }));
+  const issuer = await startIssuer({
+    store: join(dataDir, "issuer", "registry.sqlite"),
+    zone: options.zone,
+    ca: "embedded",
+    listen: { host: "127.0.0.1", port: options.issuerPort },
+    plainHttp: true,
+    lifetimeMs: 90 * 86_400_000,
+    maxCertificatesPerWeek: 10,
+    logger,
+  });
+  let box: Box | null = null;
+  try {
+    const dbUuid = await demoDatabaseUuid(dataDir);
+    await ensureCustomer(issuer, dbUuid);
+    const boxDir = join(dataDir, "box");
+    const paths = dataPaths(boxDir);
+    await loadOrCreateConfig(paths, "demo-box");
+    await updateConfig(paths, { server: DEMO_ERP, dbUuid, enterpriseCode: DEMO_SUBSCRIPTION });
+    box = buildBox({
+      dataDir: boxDir,
+      issuerUrl: issuer.url,
+      httpPort: options.httpPort,
+      httpsPort: options.httpsPort,
+      host: "127.0.0.1",
+      ip: "127.0.0.1",
+      logToStdout: false,
+    });
+    const ports = await box.start();
+    let status = box.status();
+    const deadline = Date.now() + 60_000;
+    while (!status.httpsUrl || status.certificate.status !== "ok") {
+      if (Date.now() > deadline) {
+        throw new Error(`the demo box has no certificate after 60 s: ${status.certificate.errorCode ?? status.certificate.status} ${status.certificate.detail ?? ""}`);
+      }
+      status = await box.checkNow();
+      if (status.certificate.status === "error") {
+        throw new Error(`the demo box could not get its certificate: ${status.certificate.errorCode} ${status.certificate.detail ?? ""}`);
+      }
+    }
+    const https = new URL(status.httpsUrl);
+    const root = join(issuer.ca.folder, "root.pem");
+    const lines = [
+      `homepage: http://127.0.0.1:${ports.httpPort}/`,
+      `https: ${status.httpsUrl}`,
+      `root: ${root}`,
+      `curl: curl --cacert ${root} --resolve ${https.hostname}:${ports.httpsPort}:127.0.0.1 ${status.httpsUrl}`,
+    ];
+    const running = box;
+    return {
+      lines,
+      async stop() {
+        await running.stop();
+        await issuer.close();
+        logger.flush();
+      },
+    };
+  } catch (err) {
+    await box?.stop().catch(() => undefined);
+    await issuer.close();
+    throw err;
+  }
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command("demo")
+    .description("run an issuer and one box on 127.0.0.1, and print how to reach the box over HTTPS")
+    .option("--data-dir <dir>", "where the demo keeps its data (reused by the next start)", ".data/demo")
+    .option("--zone <zone>", "the DNS zone of box names", "boxcert.test")
+    .option("--issuer-port <port>", "issuer port", port, 8700)
+    .option("--http-port <port>", "box HTTP port", port, 8069)
+    .option("--https-port <port>", "box HTTPS port", port, 8443)
+    .action(async (opts: DemoOptions) => {
+      if (!isZone(opts.zone)) throw new Error(`--zone "${opts.zone}" is not a DNS zone name`);
+      const demo = await runDemo(opts);
+      process.stdout.write(`boxcert demo: running, data in ${resolve(opts.dataDir)} (Ctrl-C stops it)\n`);
+      for (const line of demo.lines) process.stdout.write(line + "\n");
+      let stopping = false;
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        process.stdout.write("boxcert demo: stopping\n");
+        demo.stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            process.stderr.write(`boxcert demo: ${(err as Error).message}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+}

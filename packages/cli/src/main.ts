@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+/**
+ * `boxcert`: one command for every component. Components are imported lazily so `boxcert box` on a box
+ * never loads the issuer's store or CA libraries.
+ */
+import { Command, CommanderError } from "commander";
+
+const COMPONENTS: Record<string, () => Promise<(program: Command) => void>> = {
+  issuer: async () => (await import("@boxcert/issuer")).registerIssuerCommand,
+  admin: async () => (await import("@boxcert/admin")).registerAdminCommands,
+  box: async () => (await import("@boxcert/box")).registerBoxCommands,
+  demo: async () => (await import("./demo.ts")).registerDemoCommand,
+};
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command("boxcert")
+    .description("Publicly trusted HTTPS for IoT boxes on private networks")
+    .exitOverride();
+  const wanted = argv[2];
+  const register = wanted !== undefined ? COMPONENTS[wanted] : undefined;
+  if (register) {
+    (await register())(program);
+  } else {
+    for (const name of Object.keys(COMPONENTS)) program.command(name).description(`run 'boxcert ${name} --help'`);
+  }
+  await program.parseAsync(argv);
+}
+
+main(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`boxcert: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,173 @@
+/**
+ * The issuance path: enrolling a box and answering its certificate requests. Pure orchestration over the
+ * registry, the eligibility decision and a CertificateSource; the HTTP layer (app.ts) only maps outcomes.
+ */
+import { randomInt } from "node:crypto";
+import { certificateNames, REFUSALS, REQUEST_MAX_SKEW_MS, type CertificateResponse, type EnrollResponse, type RefusalReason } from "@boxcert/shared";
+import type { Logger } from "pino";
+import type { Registry, StoredCertificate } from "./registry.ts";
+import type { CertificateSource } from "./certificate-source.ts";
+import { decideEligibility } from "./eligibility.ts";
+import { identityPublicKey, verifyBodySignature } from "./identity.ts";
+import { verifyCsr, CsrError } from "./csr.ts";
+
+export type Clock = () => number;
+
+export type Outcome<T> =
+  | { kind: "ok"; body: T }
+  | { kind: "refused"; reason: RefusalReason; message: string }
+  | { kind: "error"; status: number; code: string; message: string; retryAfterSeconds?: number };
+
+export interface SignedInput {
+  raw: Buffer;
+  signature: string | undefined;
+  dbUuid: string;
+  enterpriseCode: string;
+  identifier: string;
+  identityKey: string;
+  timestamp: string;
+}
+
+export interface IssuanceOptions {
+  registry: Registry;
+  source: CertificateSource;
+  zone: string;
+  lifetimeMs: number;
+  /** Certificates one label may get in a rolling week (a runaway box must not burn a CA's rate limit). */
+  maxCertificatesPerWeek: number;
+  clock: Clock;
+  logger: Logger;
+  /** [0, 1): where in 60–70% of the lifetime renewAfter falls. Injected for tests. */
+  random?: () => number;
+}
+
+const WEEK_MS = 7 * 24 * 3600_000;
+
+function refused<T>(reason: RefusalReason, message: string = REFUSALS[reason].message): Outcome<T> {
+  return { kind: "refused", reason, message };
+}
+
+function error<T>(status: number, code: string, message: string, retryAfterSeconds?: number): Outcome<T> {
+  return { kind: "error", status, code, message, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) };
+}
+
+export class Issuance {
+  private readonly random: () => number;
+  constructor(private readonly options: IssuanceOptions) {
+    this.random = options.random ?? (() => randomInt(0, 1_000_000) / 1_000_000);
+  }
+
+  /** Checks the request's freshness and its signature by the identity key it carries. */
+  private authenticate<T>(input: SignedInput): Outcome<T> | null {
+    const at = Date.parse(input.timestamp);
+    const now = this.options.clock();
+    if (Number.isNaN(at)) return error(400, "bad_request", "timestamp is not an ISO 8601 date");
+    if (Math.abs(now - at) > REQUEST_MAX_SKEW_MS) {
+      return error(401, "stale_request", `the request timestamp ${input.timestamp} is more than ${REQUEST_MAX_SKEW_MS / 60000} minutes from the issuer's clock ${new Date(now).toISOString()}; check the box's clock`);
+    }
+    const key = identityPublicKey(input.identityKey);
+    if (!key) return error(400, "bad_identity_key", "identityKey is not an ECDSA P-256 public key (SPKI DER, base64)");
+    if (!verifyBodySignature(input.raw, input.signature, key)) {
+      return error(401, "bad_signature", "the boxcert-signature header does not sign this body with identityKey");
+    }
+    return null;
+  }
+
+  async enroll(input: SignedInput): Promise<Outcome<EnrollResponse>> {
+    const failed = this.authenticate<EnrollResponse>(input);
+    if (failed) return failed;
+    const now = new Date(this.options.clock());
+    const result = await this.options.registry.enroll(input, now);
+    if (!result.eligibility.eligible) return refused(result.eligibility.reason, result.eligibility.message);
+    const box = result.box!;
+    if (box.identityKey !== input.identityKey) return refused("identity_mismatch");
+    if (result.created) this.options.logger.info({ label: box.label, identifier: input.identifier, seat: box.seat }, "box enrolled");
+    return { kind: "ok", body: { label: box.label, zone: this.options.zone, names: certificateNames(box.label, this.options.zone) } };
+  }
+
+  async certificate(input: SignedInput & { label: string; csr: string }): Promise<Outcome<CertificateResponse>> {
+    const failed = this.authenticate<CertificateResponse>(input);
+    if (failed) return failed;
+    const { registry, zone } = this.options;
+    const now = new Date(this.options.clock());
+    const facts = await registry.eligibilityFacts(input.dbUuid, input.identifier);
+    const eligibility = decideEligibility(facts, input.enterpriseCode);
+    if (!eligibility.eligible) return refused(eligibility.reason, eligibility.message);
+    const box = facts.box;
+    if (!box || box.label !== input.label.toLowerCase()) return refused("box_not_enrolled");
+    if (box.identityKey !== input.identityKey) return refused("identity_mismatch");
+
+    let csr;
+    try {
+      csr = verifyCsr(input.csr);
+    } catch (err) {
+      if (err instanceof CsrError) return error(400, "bad_csr", `the CSR is not acceptable: ${err.message}`);
+      throw err;
+    }
+    const names = certificateNames(box.label, zone);
+    const csrNames = [...new Set(csr.names)].sort();
+    if (csrNames.length !== 2 || csrNames.join(",") !== [...names].sort().join(",") || (csr.commonName !== null && !names.includes(csr.commonName.toLowerCase()))) {
+      return refused("csr_names_mismatch", `the CSR names ${JSON.stringify(csr.names)} differ from the names this box is owed: ${names.join(", ")}`);
+    }
+
+    const state = await registry.certificateState(box.id, new Date(now.getTime() - WEEK_MS));
+    const latest = state.latest;
+    if (
+      latest &&
+      latest.publicKeySha256 === csr.publicKeySha256 &&
+      now.getTime() < Date.parse(latest.renewAfter) &&
+      now.getTime() < Date.parse(latest.notAfter)
+    ) {
+      return { kind: "ok", body: this.response(box.label, latest, true) };
+    }
+    if (state.issuedSince >= this.options.maxCertificatesPerWeek) {
+      const retryAt = Date.parse(state.oldestSince ?? now.toISOString()) + WEEK_MS;
+      const retryAfter = Math.max(1, Math.ceil((retryAt - now.getTime()) / 1000));
+      this.options.logger.warn({ label: box.label, issuedSince: state.issuedSince }, "certificate rate limit reached for label");
+      return error(429, "rate_limited", `label ${box.label} already got ${state.issuedSince} certificates this week (limit ${this.options.maxCertificatesPerWeek})`, retryAfter);
+    }
+
+    const issued = await this.options.source.issue({ label: box.label, zone, names, csr, lifetimeMs: this.options.lifetimeMs, now });
+    // Measured from now, not from notBefore: a backdated notBefore would pull short lifetimes into the past.
+    const start = Math.max(issued.notBefore.getTime(), now.getTime());
+    const renewAfter = new Date(start + (issued.notAfter.getTime() - start) * (0.6 + 0.1 * this.random()));
+    const stored: StoredCertificate = {
+      serial: issued.serial,
+      names,
+      chainPem: issued.chainPem,
+      notBefore: issued.notBefore.toISOString(),
+      notAfter: issued.notAfter.toISOString(),
+      renewAfter: renewAfter.toISOString(),
+      publicKeySha256: csr.publicKeySha256,
+    };
+    await registry.insertCertificate({
+      boxId: box.id,
+      serial: issued.serial,
+      names,
+      publicKeySha256: csr.publicKeySha256,
+      chainPem: issued.chainPem,
+      source: this.options.source.name,
+      notBefore: issued.notBefore,
+      notAfter: issued.notAfter,
+      renewAfter,
+      now,
+    });
+    await registry.touchBox(box.id, now);
+    this.options.logger.info({ label: box.label, serial: issued.serial, notAfter: stored.notAfter }, "certificate issued");
+    return { kind: "ok", body: this.response(box.label, stored, false) };
+  }
+
+  private response(label: string, cert: StoredCertificate, reused: boolean): CertificateResponse {
+    return {
+      label,
+      zone: this.options.zone,
+      names: cert.names,
+      chain: cert.chainPem,
+      serial: cert.serial,
+      notBefore: cert.notBefore,
+      notAfter: cert.notAfter,
+      renewAfter: cert.renewAfter,
+      reused,
+    };
+  }
+}

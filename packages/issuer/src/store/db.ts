@@ -1,0 +1,104 @@
+/**
+ * Opens the registry store: a SQLite file path by default, or a `postgres://` URL, behind one kysely query
+ * layer; runs the versioned migrations at start.
+ */
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import type { Database } from "./schema.ts";
+import type { Database as BetterSqliteDatabase } from "better-sqlite3";
+import { migrationProvider } from "./migrations.ts";
+
+export type Dialect = "sqlite" | "postgres";
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** Where the store is, for messages (a file path, or the PostgreSQL URL without its password). */
+  location: string;
+  close(): Promise<void>;
+}
+
+type BetterSqlite = BetterSqliteDatabase;
+
+/**
+ * kysely's SQLite driver prepares every statement anew, which costs more than running it on the issuance
+ * path; the issuer runs a handful of distinct statements, so prepared ones are kept by SQL text. kysely
+ * uses one connection behind a mutex, so a statement is never run twice at once.
+ */
+function withStatementCache(sqlite: BetterSqlite): BetterSqlite {
+  const statements = new Map<string, ReturnType<BetterSqlite["prepare"]>>();
+  const LIMIT = 500;
+  return new Proxy(sqlite, {
+    get(target, property, receiver) {
+      if (property === "prepare") {
+        return (source: string) => {
+          let statement = statements.get(source);
+          if (!statement) {
+            if (statements.size >= LIMIT) statements.clear();
+            statement = target.prepare(source);
+            statements.set(source, statement);
+          }
+          return statement;
+        };
+      }
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url);
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "postgres://(unparseable URL)";
+  }
+}
+
+export async function openStore(url: string): Promise<Store> {
+  let db: Kysely<Database>;
+  let dialect: Dialect;
+  let location: string;
+  if (isPostgresUrl(url)) {
+    // pg is imported only here, so an SQLite-only issuer never loads it.
+    const pg = (await import("pg")).default;
+    dialect = "postgres";
+    location = redact(url);
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) });
+  } else {
+    const SqliteDatabase = (await import("better-sqlite3")).default;
+    dialect = "sqlite";
+    location = resolve(url);
+    mkdirSync(dirname(location), { recursive: true });
+    let sqlite;
+    try {
+      sqlite = new SqliteDatabase(location);
+      // WAL lets the dns component read while the issuer writes; NORMAL sync in WAL keeps the database
+      // consistent across crashes (a power loss may lose the last commits, never corrupt older ones).
+      sqlite.pragma("journal_mode = WAL");
+      sqlite.pragma("synchronous = NORMAL");
+      sqlite.pragma("busy_timeout = 5000");
+      sqlite.pragma("foreign_keys = ON");
+    } catch (err) {
+      throw new Error(`opening the SQLite store ${location}: ${(err as Error).message}`, { cause: err });
+    }
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  }
+  const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    await db.destroy();
+    const failed = results?.find((r) => r.status === "Error")?.migrationName;
+    throw new Error(`migrating the store ${location}${failed ? ` (migration ${failed})` : ""}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return { db, dialect, location, close: () => db.destroy() };
+}

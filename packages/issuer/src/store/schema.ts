@@ -1,0 +1,63 @@
+/** Table types of the registry store (SQLite and PostgreSQL through one kysely query layer). */
+import type { Generated } from "kysely";
+
+export const SUBSCRIPTION_STATES = ["draft", "in_progress", "paused", "closed"] as const;
+export type SubscriptionState = (typeof SUBSCRIPTION_STATES)[number];
+
+export const DATABASE_KINDS = ["production", "staging", "development", "duplicate"] as const;
+export type DatabaseKind = (typeof DATABASE_KINDS)[number];
+
+/** Dates are stored as ISO 8601 UTC strings (`toISOString()`), which sort in time order on both engines. */
+export interface SubscriptionsTable {
+  id: Generated<number>;
+  code: string;
+  state: SubscriptionState;
+  /** Quantity of the IoT-box line; 0 means the subscription has no IoT-box line. */
+  iot_box_seats: number;
+  created_at: string;
+}
+
+export interface DatabasesTable {
+  id: Generated<number>;
+  uuid: string;
+  subscription_id: number;
+  kind: DatabaseKind;
+  created_at: string;
+}
+
+export interface BoxesTable {
+  id: Generated<number>;
+  database_id: number;
+  identifier: string;
+  label: string;
+  /** The box identity public key, SPKI DER base64. */
+  identity_key: string;
+  seat: number;
+  created_at: string;
+  last_seen_at: string;
+  /** Set when an operator frees the box: the seat and identity are released, the label no longer resolves. */
+  freed_at: string | null;
+}
+
+export interface CertificatesTable {
+  id: Generated<number>;
+  serial: string;
+  box_id: number;
+  /** Names, comma-separated, in certificate order. */
+  names: string;
+  public_key_sha256: string;
+  chain_pem: string;
+  source: string;
+  not_before: string;
+  not_after: string;
+  renew_after: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export interface Database {
+  subscriptions: SubscriptionsTable;
+  databases: DatabasesTable;
+  boxes: BoxesTable;
+  certificates: CertificatesTable;
+}

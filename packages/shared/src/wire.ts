@@ -1,0 +1,70 @@
+/**
+ * The box ⇄ issuer wire protocol (docs/protocol.md). JSON over HTTPS; every request body is signed by the
+ * box's identity key (ECDSA P-256, SHA-256, DER signature, base64url) in the `boxcert-signature` header,
+ * over the exact body bytes. The identity key is separate from the TLS key and never changes.
+ */
+import type { RefusalReason } from "./errors.ts";
+
+export const ENROLL_PATH = "/v1/enroll";
+export const CERTIFICATE_PATH = "/v1/certificate";
+export const SIGNATURE_HEADER = "boxcert-signature";
+/** A signed request older or newer than this is refused (replay window); the box's clock must be close. */
+export const REQUEST_MAX_SKEW_MS = 10 * 60 * 1000;
+/** Largest request body the issuer reads. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** What every signed request carries. */
+export interface BoxCredentials {
+  /** The ERP database's UUID. */
+  dbUuid: string;
+  /** The subscription ("enterprise") code. */
+  enterpriseCode: string;
+  /** The box's stable identifier (made once on the box). */
+  identifier: string;
+  /** The box identity public key, SPKI DER in base64. */
+  identityKey: string;
+  /** When the box signed the request, ISO 8601 UTC. */
+  timestamp: string;
+}
+
+/** POST /v1/enroll: checks eligibility, registers the identity, holds a seat, assigns the label. */
+export type EnrollRequest = BoxCredentials;
+
+export interface EnrollResponse {
+  label: string;
+  zone: string;
+  /** The names the box's CSR must carry: `*.<label>.<zone>` and `<label>.<zone>`. */
+  names: string[];
+}
+
+/** POST /v1/certificate: a certificate for the enrolled box's names, certifying the CSR's key. */
+export interface CertificateRequest extends BoxCredentials {
+  label: string;
+  /** PKCS#10 CSR, PEM. */
+  csr: string;
+}
+
+export interface CertificateResponse {
+  label: string;
+  zone: string;
+  names: string[];
+  /** PEM chain, leaf first, then intermediates (no root). */
+  chain: string;
+  serial: string;
+  notBefore: string;
+  notAfter: string;
+  /** When the box should renew: a random point chosen by the issuer. */
+  renewAfter: string;
+  /** True when this is the certificate issued earlier for the same key (idempotent repeat). */
+  reused: boolean;
+}
+
+/** The body of every eligibility or identity refusal (HTTP 403). */
+export interface RefusalBody {
+  refusal: { reason: RefusalReason; message: string };
+}
+
+/** The body of every other error answer (4xx/5xx). */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need (Debian packages when missing and we are root
+# with apt), then runs every test file with node's test runner. Node 20's runner takes no globs and passes
+# an empty list with exit 0, so the list is built here and an empty one is an error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command -> Debian package
+declare -A NEEDS=([openssl]=openssl [curl]=curl)
+missing=()
+for cmd in "${!NEEDS[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDS[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test: installing ${missing[*]} (apt-get)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "test: missing Debian packages; run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+[ -d node_modules ] || npm install --no-audit --no-fund
+
+# Tiers, fastest first (STYLE.md); TIER=unit|component|system runs one.
+mapfile -t files < <(
+  case "${TIER:-all}" in
+    unit) find packages -path '*/test/*.test.ts' -not -path '*/node_modules/*' | sort ;;
+    system) find test -name '*.test.ts' | sort ;;
+    all) { find packages -path '*/test/*.test.ts' -not -path '*/node_modules/*' | sort; find test -name '*.test.ts' | sort; } ;;
+    *) echo "test: unknown TIER=$TIER (unit, system, all)" >&2; exit 2 ;;
+  esac
+)
+if [ ${#files[@]} -eq 0 ]; then
+  echo "test: no test files found: refusing to report success for a run that tests nothing" >&2
+  exit 1
+fi
+echo "test: ${#files[@]} files" >&2
+exec node --import tsx --test --test-reporter=spec --test-concurrency=3 --test-timeout=300000 "${files[@]}"
