@@ -8,9 +8,9 @@ import { Agent, request } from "node:https";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 
-/** CPU seconds a process has used (utime + stime from /proc), to say which side bounds the rate. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+/** CPU seconds a process (or one of its threads) has used: utime + stime from /proc. */
+function cpuSeconds(pid: number, tid?: number): number {
+  const fields = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 import { join } from "node:path";
@@ -103,15 +103,19 @@ export async function benchIssue(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       const work = prepare(PER_ROUND);
       signs.push(rawSignsPerSecond(1000));
-      const issuerCpu = cpuSeconds(issuer.proc.child.pid!);
+      const pid = issuer.proc.child.pid!;
+      const issuerCpu = cpuSeconds(pid);
+      // The main thread's share says whether the event loop bounds the rate (the rest: GC, thread pool, WAL checkpoints).
+      const mainCpu = cpuSeconds(pid, pid);
       const clientCpu = process.cpuUsage();
       const { seconds, failures, sample } = await drive(agent, url, work, CONCURRENCY);
       if (failures > 0) throw new Error(`${failures} of ${PER_ROUND} requests failed, e.g. ${sample}`);
-      const issuerUs = ((cpuSeconds(issuer.proc.child.pid!) - issuerCpu) * 1e6) / PER_ROUND;
+      const issuerUs = ((cpuSeconds(pid) - issuerCpu) * 1e6) / PER_ROUND;
+      const mainUs = ((cpuSeconds(pid, pid) - mainCpu) * 1e6) / PER_ROUND;
       const used = process.cpuUsage(clientCpu);
       const clientUs = (used.user + used.system) / PER_ROUND;
       rates.push(PER_ROUND / seconds);
-      console.log(`issue: round ${round}: ${(PER_ROUND / seconds).toFixed(0)} issuances/s (${PER_ROUND} in ${seconds.toFixed(2)} s, ${CONCURRENCY} clients); issuer CPU ${issuerUs.toFixed(0)} us/issuance, client CPU ${clientUs.toFixed(0)} us/request; raw crypto.sign ${signs.at(-1)!.toFixed(0)}/s`);
+      console.log(`issue: round ${round}: ${(PER_ROUND / seconds).toFixed(0)} issuances/s (${PER_ROUND} in ${seconds.toFixed(2)} s, ${CONCURRENCY} clients); issuer CPU ${issuerUs.toFixed(0)} us/issuance (main thread ${mainUs.toFixed(0)}, ${((mainUs * PER_ROUND) / 1e6 / seconds * 100).toFixed(0)}% busy), client CPU ${clientUs.toFixed(0)} us/request; raw crypto.sign ${signs.at(-1)!.toFixed(0)}/s`);
     }
     agent.destroy();
     const issuances = median(rates);

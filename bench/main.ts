@@ -3,6 +3,7 @@ import { benchIssue } from "./issue.ts";
 
 const BENCHES: Record<string, () => Promise<void>> = {
   issue: benchIssue,
+  dns: async () => (await import("./dns.ts")).benchDns(),
 };
 
 const name = process.argv[2];

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # command -> Debian package
-declare -A NEEDS=([openssl]=openssl [curl]=curl)
+declare -A NEEDS=([openssl]=openssl [curl]=curl [dig]=dnsutils)
 missing=()
 for cmd in "${!NEEDS[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDS[$cmd]}")

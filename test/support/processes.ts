@@ -86,6 +86,9 @@ export async function makeServerTls(dir: string): Promise<{ ca: string; cert: st
   return { ca: f("ca.pem"), cert: f("tls.pem"), key: f("tls.key") };
 }
 
+/** Thrown inside a waitFor() condition: give up at once (a process died), do not retry. */
+export class StopWaiting extends Error {}
+
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
   const started = Date.now();
   let last: unknown;
@@ -94,6 +97,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
       const value = await fn();
       if (value) return value;
     } catch (err) {
+      if (err instanceof StopWaiting) throw err;
       last = err;
     }
     if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);

@@ -1,7 +1,7 @@
 /** A whole system on loopback for tests: an issuer process, admin commands, box processes. */
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
-import { boxcert, freePort, portOpen, startBoxcert, tempDir, waitFor, type Proc } from "./processes.ts";
+import { boxcert, freePort, portOpen, startBoxcert, StopWaiting, tempDir, waitFor, type Proc } from "./processes.ts";
 
 export const ZONE = "boxcert.test";
 
@@ -89,7 +89,10 @@ export async function startBox(options: { issuer: string; dataDir?: string; issu
   const httpUrl = `http://127.0.0.1:${httpPort}`;
   const proc = await startBoxcert(args, () => true);
   const status = async () => (await (await fetch(`${httpUrl}/api/status`)).json()) as BoxStatus;
-  await waitFor("the box's homepage", async () => (await fetch(`${httpUrl}/api/status`)).ok, 30_000);
+  await waitFor("the box's homepage", async () => {
+    if (proc.child.exitCode !== null) throw new StopWaiting(`the box exited with ${proc.child.exitCode}:\n${proc.output()}`);
+    return (await fetch(`${httpUrl}/api/status`)).ok;
+  }, 90_000);
   return {
     dataDir,
     httpPort,

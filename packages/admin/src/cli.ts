@@ -53,7 +53,7 @@ function common(cmd: Command): Command {
 
 const SUB_COLUMNS = ["code", "state", "iotBoxSeats", "seatsTaken", "createdAt"];
 const DB_COLUMNS = ["uuid", "subscription", "kind", "createdAt"];
-const BOX_COLUMNS = ["label", "identifier", "database", "seat", "lastSeenAt", "freedAt"];
+const BOX_COLUMNS = ["label", "identifier", "database", "seat", "lastSeenAt", "freedAt", "revokedAt"];
 const CERT_COLUMNS = ["serial", "label", "source", "notBefore", "notAfter", "renewAfter", "revokedAt"];
 
 export function registerAdminCommands(program: Command): void {
@@ -102,6 +102,11 @@ export function registerAdminCommands(program: Command): void {
   common(box.command("free <label-or-identifier>").description("free a box: release its seat and identity; its name stops resolving"))
     .action(async (key: string, opts: Common) => {
       output(opts, (await withRegistry(opts, (r) => r.freeBox(key))) as unknown as Row, BOX_COLUMNS);
+    });
+
+  common(box.command("revoke <label>").description("revoke a box: its certificates are revoked, its name stops resolving, it gets no new certificate"))
+    .action(async (label: string, opts: Common) => {
+      output(opts, (await withRegistry(opts, (r) => r.revokeBox(label))) as unknown as Row, BOX_COLUMNS);
     });
 
   const cert = admin.command("cert").description("issued certificates");

@@ -13,7 +13,7 @@ import type { DataPaths } from "./data-dir.ts";
 import type { BoxIdentity } from "./identity.ts";
 import type { IssuerClient } from "./issuer-client.ts";
 import { decideCheck, displayCode } from "./check.ts";
-import type { BoxError } from "./check.ts";
+import type { BoxError, CheckTrigger } from "./check.ts";
 import { readCertificateFile } from "./certificate-file.ts";
 import type { StoredCertificate } from "./certificate-file.ts";
 import { loadCertificate } from "./load.ts";
@@ -75,8 +75,10 @@ export class BoxAgent {
   }
 
   #serve(certificate: StoredCertificate): void {
-    if (sameCertificate(this.served, certificate)) return;
+    const same = sameCertificate(this.served, certificate);
+    // The same certificate may come with another renewAfter (a refresh): shown, nothing to swap.
     this.served = certificate;
+    if (same) return;
     this.#o.serve(certificate);
     this.#o.logger.info(
       { event: "certificate_served", serial: certificate.info.serial, names: certificate.info.names },
@@ -88,23 +90,32 @@ export class BoxAgent {
     this.error = error;
     this.#o.logger.warn({ event: "check_failed", code: displayCode(error), reason: error.reason, detail: error.detail }, displayCode(error));
     const retryAfterMs = parseRetryAfter(retryAfter, this.#o.clock());
-    return { ok: false, renewAfter: null, retryAfterMs };
+    return { ok: false, renewAfter: null, retryAfterMs, contacted: false };
   }
 
-  /** One check: the decision, then the load when one is owed. Never throws for a failure it can name. */
-  async check(): Promise<CheckResult> {
+  /**
+   * One check: the decision, then the load or refresh when one is owed. Never throws for a failure it can
+   * name. A failed refresh is shown like a failed renewal: the valid certificate stays served ("renewing"
+   * with the error), a refusal included, since the certificate will not be renewed either.
+   */
+  async check(trigger: CheckTrigger = "demand"): Promise<CheckResult> {
     const { logger, clock, paths } = this.#o;
     const config = await this.refreshConfig();
     const file = await readCertificateFile(paths.https);
     if (file.kind === "present") this.#serve(file.certificate);
-    const decision = decideCheck({ ...config, file, now: clock() });
-    logger.debug({ event: "check", decision: decision.action, reason: decision.action === "load" ? decision.reason : undefined }, "certificate check");
+    const decision = decideCheck({ ...config, file, now: clock(), trigger, failing: this.error !== null });
+    logger.debug(
+      { event: "check", trigger, decision: decision.action, reason: decision.action === "load" ? decision.reason : undefined },
+      "certificate check",
+    );
     if (decision.action === "fail") return this.#failed(decision.error);
     if (decision.action === "keep") {
       this.error = null;
-      return { ok: true, renewAfter: renewalPoint(decision.certificate), retryAfterMs: null };
+      return { ok: true, renewAfter: renewalPoint(decision.certificate), retryAfterMs: null, contacted: false };
     }
-    this.loading = true;
+    const refresh = decision.action === "refresh";
+    // A refresh is not a renewal: the status stays "ok" while it asks (`checking` says a check runs).
+    this.loading = !refresh;
     try {
       const outcome = await loadCertificate({
         paths,
@@ -114,12 +125,16 @@ export class BoxAgent {
         clock,
         logger,
         saved: file.kind === "present" ? file.certificate : null,
+        refresh,
       });
       this.config = outcome.config;
-      if (!outcome.ok) return this.#failed(outcome.error, outcome.retryAfter);
+      if (!outcome.ok) {
+        const failed = this.#failed(outcome.error, outcome.retryAfter);
+        return { ...failed, contacted: true };
+      }
       this.#serve(outcome.certificate);
       this.error = null;
-      return { ok: true, renewAfter: renewalPoint(outcome.certificate), retryAfterMs: null };
+      return { ok: true, renewAfter: renewalPoint(outcome.certificate), retryAfterMs: null, contacted: true };
     } catch (err) {
       // Not the issuer's answer: a local failure while loading (disk full, permissions...).
       logger.error({ event: "load_crashed", err }, "loading the certificate failed");

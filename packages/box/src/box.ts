@@ -16,7 +16,8 @@ import { readCertificateFile } from "./certificate-file.ts";
 import type { StoredCertificate } from "./certificate-file.ts";
 import { removePendingKey, tlsKeyFromPem } from "./tls-key.ts";
 import { BoxAgent } from "./agent.ts";
-import { RenewalScheduler } from "./renewal.ts";
+import { CHECK_INTERVAL_MS, RenewalScheduler } from "./renewal.ts";
+import type { CheckTrigger } from "./check.ts";
 import { startServers } from "./server.ts";
 import type { BoxServers } from "./server.ts";
 import { registerRoutes } from "./routes.ts";
@@ -52,13 +53,19 @@ export interface BoxOptions {
   logToStdout?: boolean;
   /** Per-request timeout towards the issuer (15 s). */
   issuerTimeoutMs?: number;
+  /** How often the periodic check asks the issuer even for a valid certificate (6 hours; CHECK_INTERVAL_MS). */
+  checkIntervalMs?: number;
 }
 
 export interface Box {
   start(): Promise<{ httpPort: number; httpsPort: number }>;
   stop(): Promise<void>;
-  /** Runs a check now (or joins the running one) and returns the status after it. */
-  checkNow(): Promise<BoxStatus>;
+  /**
+   * Runs a check now (or joins the running one) and returns the status after it. "demand" (the default)
+   * follows the homepage's rule (no request for a valid certificate that is not due, unless the box shows
+   * an error); "periodic" is the timed check's (asks the issuer: a refresh).
+   */
+  checkNow(trigger?: CheckTrigger): Promise<BoxStatus>;
   status(): BoxStatus;
 }
 
@@ -87,6 +94,9 @@ export function buildBox(options: BoxOptions): Box {
   const paths = dataPaths(options.dataDir);
   const ip = options.ip ?? detectLanAddress();
   if (isIP(ip) === 0) throw new Error(`not an IP address: "${ip}"`);
+  if (options.checkIntervalMs !== undefined && !(Number.isFinite(options.checkIntervalMs) && options.checkIntervalMs > 0)) {
+    throw new Error(`the check interval must be a positive number of milliseconds, not ${options.checkIntervalMs}`);
+  }
   let running: Running | null = null;
 
   function status(): BoxStatus {
@@ -161,9 +171,10 @@ export function buildBox(options: BoxOptions): Box {
         },
       });
       const scheduler = new RenewalScheduler({
-        check: () => agent.check(),
+        check: (trigger) => agent.check(trigger),
         clock,
         timers,
+        ...(options.checkIntervalMs !== undefined ? { intervalMs: options.checkIntervalMs } : {}),
         ...(options.random ? { random: options.random } : {}),
         onCrash: (err) => logger.error({ event: "check_crashed", err }, "the certificate check crashed"),
       });
@@ -193,6 +204,7 @@ export function buildBox(options: BoxOptions): Box {
           httpPort: servers.httpPort,
           httpsPort: servers.httpsPort,
           issuer: client.url.origin,
+          checkIntervalMs: options.checkIntervalMs ?? CHECK_INTERVAL_MS,
           certificate: saved ? saved.info.serial : null,
         },
         "box started",
@@ -217,9 +229,9 @@ export function buildBox(options: BoxOptions): Box {
     current.log.close();
   }
 
-  async function checkNow(): Promise<BoxStatus> {
+  async function checkNow(trigger: CheckTrigger = "demand"): Promise<BoxStatus> {
     if (!running) throw new Error("the box is not started");
-    await running.scheduler.run();
+    await running.scheduler.run(trigger);
     return status();
   }
 

@@ -4,9 +4,17 @@
  *
  *   1. no server URL                             -> ERR_IOT_HTTPS_CHECK_NO_SERVER
  *   2. https.pem there but unreadable            -> ERR_IOT_HTTPS_CHECK_CERT_READ_EXCEPTION (stop; never overwrite)
- *   3. a valid certificate, before its renewAfter -> nothing to do
+ *   3. a valid certificate, before its renewAfter -> on demand (homepage, "Check again") with no error:
+ *                                                   nothing to do; at start, on the timer, or while the
+ *                                                   box shows an error: refresh it (below), when the
+ *                                                   credential is there (else nothing to do)
  *   4. no database UUID or subscription code     -> ERR_IOT_HTTPS_LOAD_NO_CREDENTIAL
  *   5. load from the issuer (load.ts)            -> REQUEST_EXCEPTION | REQUEST_STATUS <n> | REQUEST_NO_RESULT
+ *
+ * A refresh asks the issuer again for the key the box serves (not a new key): the issuer answers with the
+ * same certificate (its renewAfter may have changed), or with a new one when an operator revoked it. So a
+ * revocation or a changed renewal window reaches the box within one check interval (6 hours), while opening
+ * the homepage never makes a request for a certificate that is fine.
  */
 import { certificateNames, formatErrorCode } from "@boxcert/shared";
 import type { BoxErrorCode, RefusalReason } from "@boxcert/shared";
@@ -37,13 +45,26 @@ export interface CheckInput {
   enrolledFor: string | null;
   file: CertificateFile;
   now: number;
+  /** Why the check runs: "periodic" (at start and on the timer) or "demand" (homepage, "Check again"). */
+  trigger: CheckTrigger;
+  /** The last check failed: the box shows an error (a check on demand then retries). */
+  failing: boolean;
 }
+
+/**
+ * "periodic": the check at start and the timed ones (renewAfter, every 6 hours, backoff retries); they
+ * contact the issuer even for a valid certificate. "demand": the homepage or "Check again"; no request
+ * for a valid certificate that is not due, unless the box shows an error.
+ */
+export type CheckTrigger = "periodic" | "demand";
 
 export type LoadReason = "missing" | "expired" | "due" | "credential changed";
 
 export type CheckDecision =
   | { action: "fail"; error: BoxError }
   | { action: "keep"; certificate: StoredCertificate }
+  /** Ask the issuer again for the certificate of the served key (see the top of this file). */
+  | { action: "refresh"; certificate: StoredCertificate }
   | { action: "load"; reason: LoadReason };
 
 export function isValidAt(info: CertificateInfo, now: number): boolean {
@@ -65,6 +86,12 @@ function belongsToConnection(input: CheckInput, info: CertificateInfo): boolean 
   return sameNames(info.names, certificateNames(input.label, input.zone));
 }
 
+function missingCredential(input: CheckInput): string[] {
+  return [input.dbUuid ? null : "database UUID", input.enterpriseCode ? null : "subscription code"].filter(
+    (field): field is string => field !== null,
+  );
+}
+
 export function decideCheck(input: CheckInput): CheckDecision {
   if (!input.server) {
     return {
@@ -80,13 +107,12 @@ export function decideCheck(input: CheckInput): CheckDecision {
     const { certificate } = input.file;
     const connected = belongsToConnection(input, certificate.info);
     if (isValidAt(certificate.info, input.now) && input.now < certificate.info.renewAfter && connected) {
-      return { action: "keep", certificate };
+      const refresh = (input.trigger === "periodic" || input.failing) && missingCredential(input).length === 0;
+      return { action: refresh ? "refresh" : "keep", certificate };
     }
     reason = !connected ? "credential changed" : input.now >= certificate.info.notAfter ? "expired" : "due";
   }
-  const missing = [input.dbUuid ? null : "database UUID", input.enterpriseCode ? null : "subscription code"].filter(
-    (field): field is string => field !== null,
-  );
+  const missing = missingCredential(input);
   if (missing.length > 0) {
     return { action: "fail", error: { code: "ERR_IOT_HTTPS_LOAD_NO_CREDENTIAL", detail: `missing: ${missing.join(" and ")}` } };
   }

@@ -11,9 +11,10 @@
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import type { Command } from "commander";
 import { buildBox } from "./box.ts";
+import { CHECK_INTERVAL_MS } from "./renewal.ts";
 import { ConfigError, parseCredentialField, parseLogLevel, parseServerUrl, updateConfig } from "./config.ts";
 import type { LogLevel } from "./config.ts";
 import { dataPaths, ensureDataDir } from "./data-dir.ts";
@@ -28,7 +29,11 @@ interface BoxFlags {
   listenHost: string;
   name?: string;
   logLevel?: LogLevel;
+  checkInterval: number;
 }
+
+/** The shortest --check-interval: each periodic check is a request to the issuer. */
+export const MIN_CHECK_INTERVAL_MS = 10_000;
 
 function port(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError("must be a port number (0-65535).");
@@ -41,6 +46,17 @@ function logLevel(value: string): LogLevel {
   } catch (err) {
     throw new InvalidArgumentError(`${(err as Error).message}.`);
   }
+}
+
+/** `6h`, `30m`, `10s`, `1d`, `1500ms` -> milliseconds; at least MIN_CHECK_INTERVAL_MS. */
+export function parseCheckInterval(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim());
+  if (!match) throw new InvalidArgumentError("must be a duration such as 6h, 30m or 10s.");
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "ms" | "s" | "m" | "h" | "d"];
+  const ms = Math.round(Number(match[1]) * unit);
+  if (ms < MIN_CHECK_INTERVAL_MS) throw new InvalidArgumentError(`must be at least ${MIN_CHECK_INTERVAL_MS / 1000}s.`);
+  if (ms > 2_147_483_647) throw new InvalidArgumentError("must be at most 24d (a timer's limit).");
+  return ms;
 }
 
 /** A flag's value that is wrong in a way commander cannot see: one line, exit 1. */
@@ -95,6 +111,7 @@ async function runAgent(flags: BoxFlags, cmd: Command): Promise<void> {
     ...(flags.ip !== undefined ? { ip: flags.ip } : {}),
     ...(flags.name !== undefined ? { name: flags.name.trim() } : {}),
     ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
+    checkIntervalMs: flags.checkInterval,
     logToStdout: true,
   });
   try {
@@ -174,6 +191,14 @@ export function registerBoxCommands(program: Command): void {
     .option("--listen-host <host>", "address to listen on", "0.0.0.0")
     .option("--name <name>", "the box's name (saved)")
     .option("--log-level <level>", "debug, info, warning or error (saved)", logLevel)
+    .addOption(
+      new Option(
+        "--check-interval <duration>",
+        "how often to ask the issuer whether the certificate still holds (revoked? new renewal date?), e.g. 6h, 30m; at least 10s; shorter than 6h is for tests and operators",
+      )
+        .argParser(parseCheckInterval)
+        .default(CHECK_INTERVAL_MS, "6h"),
+    )
     .configureHelp({ showGlobalOptions: true })
     .action(runAgent);
 

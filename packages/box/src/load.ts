@@ -7,6 +7,11 @@
  *
  * A `box_not_enrolled` refusal (the issuer forgot the label, or an operator freed it) makes the box forget
  * its label and enrol again, once.
+ *
+ * A refresh (check.ts) asks with a CSR for the key of the certificate already saved instead of a pending
+ * key: the issuer answers with that same certificate (then only a changed renewAfter is written), or with a
+ * new one for the same key when an operator revoked it (then https.pem is replaced, key unchanged). Should
+ * the names owed differ from the saved certificate's (the box enrolled again), it is a load as usual.
  */
 import { CERTIFICATE_PATH, ENROLL_PATH, certificateNames, isLabel, isZone } from "@boxcert/shared";
 import type { BoxCredentials, CertificateRequest, CertificateResponse, EnrollRequest, EnrollResponse } from "@boxcert/shared";
@@ -32,12 +37,22 @@ export interface LoadContext {
   client: IssuerClient;
   clock: Clock;
   logger: Logger;
-  /** The certificate in https.pem, if any: its key is never reused for a new request. */
+  /** The certificate in https.pem, if any: its key is never reused for a new request (except a refresh). */
   saved: StoredCertificate | null;
+  /** Ask for the saved certificate's key again (a refresh) instead of a new, pending key. */
+  refresh?: boolean;
 }
 
+/**
+ * What a successful load did: "issued" a certificate saved into https.pem (a new one, or a reused one for
+ * a pending key); for a refresh, "confirmed" the saved certificate unchanged (nothing written),
+ * "renewAfter changed" (https.pem written with the issuer's new renewAfter) or "replaced" (the issuer sent
+ * another certificate for the same key, e.g. after a revocation; saved).
+ */
+export type LoadResult = "issued" | "confirmed" | "renewAfter changed" | "replaced";
+
 export type LoadOutcome =
-  | { ok: true; certificate: StoredCertificate; config: BoxConfig; reused: boolean }
+  | { ok: true; certificate: StoredCertificate; config: BoxConfig; reused: boolean; result: LoadResult }
   | { ok: false; error: BoxError; config: BoxConfig; retryAfter: string | null };
 
 /** An issuer answer that is not a success, as the box's error. */
@@ -143,10 +158,19 @@ export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
     }
     const label = config.label as string;
     const names = certificateNames(label, config.zone as string);
-    const pending = await pendingTlsKey(paths, ctx.saved?.key.spki ?? null);
-    if (pending.discarded) logger.warn({ event: "pending_key_discarded", label }, `pending TLS key not reused: ${pending.discarded}`);
-    const request: CertificateRequest = { ...credentials(), label, csr: await createCsr(pending.key, names) };
-    logger.info({ event: "certificate_request", label, reusedKey: pending.reused }, "asking the issuer for a certificate");
+    const saved = ctx.saved;
+    const current = ctx.refresh && saved && sameNames(saved.info.names, names) ? saved : null;
+    let key: TlsKey;
+    if (current) {
+      key = current.key;
+      logger.info({ event: "certificate_refresh", label, serial: current.info.serial }, "asking the issuer whether the certificate still holds");
+    } else {
+      const pending = await pendingTlsKey(paths, saved?.key.spki ?? null);
+      if (pending.discarded) logger.warn({ event: "pending_key_discarded", label }, `pending TLS key not reused: ${pending.discarded}`);
+      key = pending.key;
+      logger.info({ event: "certificate_request", label, reusedKey: pending.reused }, "asking the issuer for a certificate");
+    }
+    const request: CertificateRequest = { ...credentials(), label, csr: await createCsr(key, names) };
     const answer = await client.post(CERTIFICATE_PATH, request);
     if (answer.kind === "refusal" && answer.reason === "box_not_enrolled" && enrolAgain) {
       logger.warn({ event: "not_enrolled", label }, "the issuer no longer knows this box's label; enrolling again");
@@ -157,10 +181,30 @@ export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
       const { error, retryAfter } = answerError(answer, `asking ${client.url.origin} for a certificate`);
       return fail(error, retryAfter);
     }
-    const checked = checkCertificateAnswer(answer.body, pending.key, names, ctx.clock());
+    const checked = checkCertificateAnswer(answer.body, key, names, ctx.clock());
     if (typeof checked === "string") return fail(badAnswer(answer.status, checked));
-    const certificate = await writeCertificateFile(paths.https, pending.key, checked.chainPem, checked.renewAfter);
-    await removePendingKey(paths);
+
+    if (current && checked.chainPem === current.chainPem) {
+      if (checked.renewAfter === current.info.renewAfter) {
+        logger.info({ event: "certificate_confirmed", label, serial: current.info.serial }, "the issuer confirmed the certificate");
+        return { ok: true, certificate: current, config, reused: checked.reused, result: "confirmed" };
+      }
+      const certificate = await writeCertificateFile(paths.https, key, checked.chainPem, checked.renewAfter);
+      logger.info(
+        {
+          event: "renew_after_changed",
+          label,
+          serial: certificate.info.serial,
+          from: new Date(current.info.renewAfter).toISOString(),
+          renewAfter: new Date(certificate.info.renewAfter).toISOString(),
+        },
+        "the issuer changed the certificate's renewal point",
+      );
+      return { ok: true, certificate, config, reused: checked.reused, result: "renewAfter changed" };
+    }
+
+    const certificate = await writeCertificateFile(paths.https, key, checked.chainPem, checked.renewAfter);
+    if (!current) await removePendingKey(paths);
     logger.info(
       {
         event: "certificate_saved",
@@ -169,9 +213,10 @@ export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
         notAfter: new Date(certificate.info.notAfter).toISOString(),
         renewAfter: new Date(certificate.info.renewAfter).toISOString(),
         reused: checked.reused,
+        ...(current ? { replaces: current.info.serial } : {}),
       },
-      "certificate saved",
+      current ? "the issuer replaced the certificate (revoked?); new certificate saved" : "certificate saved",
     );
-    return { ok: true, certificate, config, reused: checked.reused };
+    return { ok: true, certificate, config, reused: checked.reused, result: current ? "replaced" : "issued" };
   }
 }

@@ -2,17 +2,21 @@
  * When the box checks its certificate (the check itself is agent.ts):
  *
  *   - at start;
- *   - at the certificate's renewAfter, and at least every 6 hours;
+ *   - at the certificate's renewAfter, and at least every 6 hours (the check interval, `--check-interval`)
+ *     after the last periodic check that succeeded: these "periodic" checks ask the issuer even for a
+ *     valid certificate (a refresh, check.ts), so a revocation or a changed renewAfter reaches the box;
  *   - after a failure, with backoffDelay(RENEWAL_BACKOFF, attempt): 1 minute doubling to 6 hours, with
- *     jitter; a larger Retry-After from the issuer wins (still at most 6 hours);
+ *     jitter; a larger Retry-After from the issuer wins (still at most the check interval);
  *   - when the homepage is opened, if no check ended in the last minute, even during a backoff (the
- *     original page: "reload the homepage to check again").
+ *     original page: "reload the homepage to check again"). Such a check is "on demand": it makes no
+ *     request for a valid certificate that is not due, and it does not push the next periodic check back.
  *
  * Never two checks at once: a second request joins the running one. Clock and timers are injected.
  */
 import { RENEWAL_BACKOFF, backoffDelay } from "@boxcert/shared";
 import type { BackoffSchedule } from "@boxcert/shared";
 import type { Clock, Timers } from "./clock.ts";
+import type { CheckTrigger } from "./check.ts";
 
 export const CHECK_INTERVAL_MS = 6 * 3600_000;
 export const HOMEPAGE_CHECK_INTERVAL_MS = 60_000;
@@ -25,10 +29,12 @@ export interface CheckResult {
   renewAfter: number | null;
   /** The issuer's Retry-After, in ms from now. */
   retryAfterMs: number | null;
+  /** The check asked the issuer (a load or a refresh). */
+  contacted: boolean;
 }
 
 export interface RenewalOptions {
-  check: () => Promise<CheckResult>;
+  check: (trigger: CheckTrigger) => Promise<CheckResult>;
   clock: Clock;
   timers: Timers;
   random?: () => number;
@@ -45,6 +51,8 @@ export class RenewalScheduler {
   #timer: unknown = null;
   #nextAt: number | null = null;
   #lastEnd: number | null = null;
+  /** When the last successful periodic check (or check that asked the issuer) ended. */
+  #confirmedAt: number | null = null;
   #failures = 0;
   #stopped = true;
 
@@ -72,10 +80,10 @@ export class RenewalScheduler {
     return this.#failures;
   }
 
-  /** Starts the schedule with a check now (in the background). */
+  /** Starts the schedule with a (periodic) check now, in the background. */
   start(): void {
     this.#stopped = false;
-    void this.run();
+    void this.run("periodic");
   }
 
   /** Stops the timers and waits for a running check. */
@@ -85,11 +93,15 @@ export class RenewalScheduler {
     await this.#current?.catch(() => undefined);
   }
 
-  /** Runs a check now, or joins the one running. */
-  run(): Promise<CheckResult> {
+  /**
+   * Runs a check now, or joins the one running. "demand" (the default) for the homepage, "Check again" and
+   * callers; the scheduler's own checks are "periodic". An on-demand check stops the timer while it runs
+   * but does not move the periodic deadline: the timer is set again for it (at once if it passed).
+   */
+  run(trigger: CheckTrigger = "demand"): Promise<CheckResult> {
     if (this.#current) return this.#current;
     this.#clearTimer();
-    const current = this.#runOnce();
+    const current = this.#runOnce(trigger);
     this.#current = current;
     return current;
   }
@@ -103,27 +115,33 @@ export class RenewalScheduler {
     return true;
   }
 
-  async #runOnce(): Promise<CheckResult> {
+  async #runOnce(trigger: CheckTrigger): Promise<CheckResult> {
     let result: CheckResult;
     try {
-      result = await this.#options.check();
+      result = await this.#options.check(trigger);
     } catch (err) {
       this.#options.onCrash?.(err);
-      result = { ok: false, renewAfter: null, retryAfterMs: null };
+      result = { ok: false, renewAfter: null, retryAfterMs: null, contacted: false };
     }
     this.#lastEnd = this.#options.clock();
+    if (result.ok && (trigger === "periodic" || result.contacted)) this.#confirmedAt = this.#lastEnd;
     this.#current = null;
     if (!this.#stopped) this.#scheduleAfter(result);
     return result;
   }
 
-  /** The delay before the next timed check after this result. Pure given the failure count and random. */
+  /**
+   * The delay before the next timed check after this result. Pure given the failure count, the last
+   * confirmation and random. After a success: the check interval from the last confirmation (an on-demand
+   * check that asked nothing does not move it), or the renewAfter if sooner.
+   */
   nextDelay(result: CheckResult, now: number): number {
     const interval = this.#options.intervalMs ?? CHECK_INTERVAL_MS;
     if (result.ok) {
-      if (result.renewAfter === null) return interval;
+      const untilRefresh = Math.max(0, (this.#confirmedAt ?? now) + interval - now);
+      if (result.renewAfter === null) return untilRefresh;
       const untilRenewal = result.renewAfter - now;
-      return Math.min(interval, untilRenewal > 0 ? untilRenewal : MIN_RECHECK_MS);
+      return Math.min(untilRefresh, untilRenewal > 0 ? untilRenewal : MIN_RECHECK_MS);
     }
     const backoff = backoffDelay(this.#options.schedule ?? RENEWAL_BACKOFF, this.#failures - 1, this.#options.random);
     return Math.min(interval, Math.max(backoff, result.retryAfterMs ?? 0));
@@ -137,7 +155,7 @@ export class RenewalScheduler {
     this.#nextAt = now + delay;
     this.#timer = this.#options.timers.setTimeout(() => {
       this.#timer = null;
-      void this.run();
+      void this.run("periodic");
     }, delay);
   }
 

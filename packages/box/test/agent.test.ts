@@ -5,14 +5,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import https from "node:https";
-import { readFile, stat } from "node:fs/promises";
+import { readFile, readdir, stat } from "node:fs/promises";
 import net from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { CERTIFICATE_PATH, ENROLL_PATH, REFUSALS } from "@boxcert/shared";
 import { readConfig, updateConfig } from "../src/config.ts";
 import { newTlsKey } from "../src/tls-key.ts";
-import { issueLeaf, makeCa } from "./helpers/pki.ts";
+import { issueLeaf, makeCa, readCsr } from "./helpers/pki.ts";
+import { readCertificateFile } from "../src/certificate-file.ts";
 import { startTestIssuer } from "./helpers/test-issuer.ts";
 import type { TestIssuer } from "./helpers/test-issuer.ts";
 import { connectedDir, startBox } from "./helpers/fixture.ts";
@@ -284,7 +285,7 @@ test("not connected: NO_SERVER on the homepage with how to connect; connecting f
   assert.equal((await box.checkNow()).certificate.status, "ok");
 });
 
-test("a restart serves the saved certificate at once, with no request", async (t) => {
+test("a restart serves the saved certificate at once; the check at start confirms it and issues nothing", async (t) => {
   const issuer = await startTestIssuer();
   const temp = await connectedDir();
   t.after(async () => {
@@ -295,6 +296,7 @@ test("a restart serves the saved certificate at once, with no request", async (t
   const before = await first.box.checkNow();
   await first.box.stop();
   const count = issuer.requests.length;
+  const saved = await readCertificateFile(first.paths.https);
   const second = await startBox({ issuerUrl: issuer.url }, temp.dir);
   try {
     const host = new URL(before.httpsUrl as string).hostname;
@@ -302,10 +304,127 @@ test("a restart serves the saved certificate at once, with no request", async (t
     const after = await second.box.checkNow();
     assert.equal(after.certificate.status, "ok");
     assert.equal(after.certificate.notAfter, before.certificate.notAfter);
-    assert.equal(issuer.requests.length, count);
+    // The check at start is periodic: one request, for the served key; the issuer answers the same certificate.
+    const asked = issuer.requests.slice(count);
+    assert.deepEqual(
+      asked.map((r) => r.path),
+      [CERTIFICATE_PATH],
+    );
+    assert.ok(saved.kind === "present" && (await readCsr(asked[0]?.body.csr as string)).spki.equals(saved.certificate.key.spki));
+    await assert.rejects(stat(second.paths.pendingKey), { code: "ENOENT" });
   } finally {
     await second.box.stop();
   }
+});
+
+/** A box with its first certificate: the status, the HTTPS name, the served serial, the saved file. */
+async function withCertificate(t: { after: (fn: () => Promise<void>) => void }) {
+  const fixture = await withBox(t);
+  const status = await fixture.box.checkNow();
+  assert.equal(status.certificate.status, "ok");
+  const host = new URL(status.httpsUrl as string).hostname;
+  const serial = await servedSerial(fixture.ports.httpsPort, fixture.issuer.ca.pem, host);
+  const file = await readCertificateFile(fixture.paths.https);
+  assert.ok(file.kind === "present");
+  return { ...fixture, status, host, serial, saved: file.certificate, served: () => servedSerial(fixture.ports.httpsPort, fixture.issuer.ca.pem, host) };
+}
+
+test("a periodic check refreshes with the served key; the same certificate back writes nothing; on demand, no request", async (t) => {
+  const { box, issuer, paths, saved, serial, status: first, served } = await withCertificate(t);
+  const before = await stat(paths.https);
+  const count = issuer.requests.length;
+  assert.equal((await box.checkNow()).certificate.status, "ok");
+  assert.equal(issuer.requests.length, count, "an on-demand check asked for a certificate that is fine");
+  const status = await box.checkNow("periodic");
+  assert.equal(status.certificate.status, "ok");
+  assert.equal(status.certificate.errorCode, null);
+  assert.equal(status.certificate.renewAfter, first.certificate.renewAfter);
+  const asked = issuer.requests.slice(count);
+  assert.deepEqual(
+    asked.map((r) => r.path),
+    [CERTIFICATE_PATH],
+  );
+  assert.ok((await readCsr(asked[0]?.body.csr as string)).spki.equals(saved.key.spki), "the refresh did not use the served key");
+  const after = await stat(paths.https);
+  assert.equal(after.ino, before.ino, "https.pem was written");
+  assert.equal(after.mtimeMs, before.mtimeMs);
+  await assert.rejects(stat(paths.pendingKey), { code: "ENOENT" });
+  assert.equal(await served(), serial);
+  assert.match(await readFile(paths.log, "utf8"), /"event":"certificate_confirmed"/);
+});
+
+test("a refresh that brings a new renewAfter saves it (atomically) and reschedules to it", async (t) => {
+  const { box, issuer, paths, serial, saved, served } = await withCertificate(t);
+  const before = await stat(paths.https);
+  const renewAfter = new Date(Math.floor(Date.now() / 1000) * 1000 + 3600_000);
+  issuer.setRenewAfter(renewAfter);
+  const status = await box.checkNow("periodic");
+  assert.equal(status.certificate.status, "ok");
+  assert.equal(status.certificate.renewAfter, renewAfter.toISOString());
+  assert.equal(status.nextCheck, renewAfter.toISOString());
+  const file = await readCertificateFile(paths.https);
+  assert.ok(file.kind === "present");
+  assert.equal(file.certificate.info.renewAfter, renewAfter.getTime());
+  assert.equal(file.certificate.chainPem, saved.chainPem);
+  assert.ok(file.certificate.key.spki.equals(saved.key.spki));
+  assert.notEqual((await stat(paths.https)).ino, before.ino, "not written by a rename");
+  assert.deepEqual((await readdir(paths.dir)).filter((n) => n.endsWith(".tmp")), []);
+  assert.equal(await served(), serial);
+  assert.match(await readFile(paths.log, "utf8"), /"event":"renew_after_changed"/);
+});
+
+test("a refresh after a revocation gets a new certificate for the same key and serves it at once", async (t) => {
+  const { box, issuer, paths, serial, saved, served } = await withCertificate(t);
+  issuer.revokeAll();
+  const count = issuer.requests.length;
+  const status = await box.checkNow("periodic");
+  assert.equal(status.certificate.status, "ok", status.certificate.detail ?? "");
+  assert.equal(issuer.requests.length, count + 1);
+  const file = await readCertificateFile(paths.https);
+  assert.ok(file.kind === "present");
+  assert.notEqual(file.certificate.info.serial, saved.info.serial);
+  assert.ok(file.certificate.key.spki.equals(saved.key.spki));
+  const now = await served();
+  assert.notEqual(now, serial, "the new certificate is not served");
+  assert.equal(now.toLowerCase().replace(/^0+/, ""), file.certificate.info.serial.replace(/^0+/, ""));
+  assert.match(await readFile(paths.log, "utf8"), new RegExp(`"replaces":"${saved.info.serial}"`));
+});
+
+test("a failed refresh keeps the certificate served, shows the error (a refusal too), and is retried on demand", async (t) => {
+  const { box, issuer, paths, ports, serial, served, status: first } = await withCertificate(t);
+  const text = await readFile(paths.https, "utf8");
+  issuer.override = () => ({ status: 503, headers: { "retry-after": "120" }, body: { error: { code: "unavailable", message: "maintenance" } } });
+  let status = await box.checkNow("periodic");
+  assert.equal(status.certificate.status, "renewing");
+  assert.equal(status.certificate.errorCode, "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503");
+  assert.equal(status.certificate.notAfter, first.certificate.notAfter);
+  assert.equal(status.httpsUrl, first.httpsUrl);
+  assert.equal(await served(), serial);
+  const next = Date.parse(status.nextCheck as string) - Date.now();
+  assert.ok(next > 100_000 && next <= 120_000, `next check in ${next} ms`);
+
+  // The subscription was paused: shown, since the certificate will not be renewed.
+  issuer.override = () => ({ status: 403, body: { refusal: { reason: "subscription_not_in_progress", message: "the subscription is paused" } } });
+  let count = issuer.requests.length;
+  status = await box.checkNow();
+  assert.equal(issuer.requests.length, count + 1, "a box with an error retries on demand");
+  assert.equal(status.certificate.status, "renewing");
+  assert.equal(status.certificate.errorCode, "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT");
+  assert.equal(status.certificate.detail, "the subscription is paused (subscription_not_in_progress)");
+  assert.equal(await served(), serial);
+  assert.equal(await readFile(paths.https, "utf8"), text, "https.pem changed");
+  const html = await (await fetch(`http://127.0.0.1:${ports.httpPort}/`)).text();
+  assert.ok(html.includes("ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT"));
+
+  issuer.override = null;
+  count = issuer.requests.length;
+  status = await box.checkNow();
+  assert.equal(status.certificate.status, "ok");
+  assert.equal(status.certificate.errorCode, null);
+  assert.equal(issuer.requests.length, count + 1);
+  await box.checkNow();
+  assert.equal(issuer.requests.length, count + 1, "no request on demand once the error is gone");
+  assert.equal(await served(), serial);
 });
 
 test("a log level changed in the configuration takes effect at once", async (t) => {

@@ -42,6 +42,8 @@ function input(overrides: Partial<CheckInput> = {}): CheckInput {
     enrolledFor: "db-1",
     file: { kind: "absent" },
     now: NOW,
+    trigger: "demand",
+    failing: false,
     ...overrides,
   };
 }
@@ -69,6 +71,47 @@ test("an unreadable certificate file is reported with its error, before credenti
 test("a valid certificate before its renewAfter needs nothing, even without credentials", () => {
   assert.equal(decideCheck(input({ file: present() })).action, "keep");
   assert.equal(decideCheck(input({ file: present(), dbUuid: null, enterpriseCode: null })).action, "keep");
+});
+
+test("a periodic check refreshes a valid certificate before its renewAfter; on demand it does not", () => {
+  const file = present();
+  const certificate = file.kind === "present" ? file.certificate : null;
+  assert.deepEqual(decideCheck(input({ file, trigger: "periodic" })), { action: "refresh", certificate });
+  assert.deepEqual(decideCheck(input({ file, trigger: "demand" })), { action: "keep", certificate });
+});
+
+test("on demand, a box that shows an error retries: a refresh for a valid certificate", () => {
+  const file = present();
+  assert.equal(decideCheck(input({ file, trigger: "demand", failing: true })).action, "refresh");
+  assert.equal(decideCheck(input({ file, trigger: "periodic", failing: true })).action, "refresh");
+});
+
+test("no refresh without a credential: the valid certificate is kept, no error", () => {
+  for (const trigger of ["periodic", "demand"] as const) {
+    for (const missing of [{ dbUuid: null }, { enterpriseCode: null }]) {
+      assert.equal(decideCheck(input({ file: present(), trigger, failing: true, ...missing })).action, "keep");
+    }
+  }
+});
+
+test("a refresh is only for a valid certificate of the current connection, before its renewAfter", () => {
+  const periodic = { trigger: "periodic" as const };
+  assert.deepEqual(decideCheck(input({ ...periodic, file: present(info({ renewAfter: NOW })) })), { action: "load", reason: "due" });
+  assert.deepEqual(decideCheck(input({ ...periodic, file: present(info({ notAfter: NOW, renewAfter: NOW - DAY })) })), { action: "load", reason: "expired" });
+  assert.deepEqual(decideCheck(input({ ...periodic, file: present(info({ notBefore: NOW + 1 })) })), { action: "load", reason: "due" });
+  assert.deepEqual(decideCheck(input({ ...periodic, file: present(), dbUuid: "db-2" })), { action: "load", reason: "credential changed" });
+  assert.deepEqual(decideCheck(input({ ...periodic, file: present(info({ renewAfter: NOW })), dbUuid: null })), {
+    action: "fail",
+    error: { code: "ERR_IOT_HTTPS_LOAD_NO_CREDENTIAL", detail: "missing: database UUID" },
+  });
+});
+
+test("the trigger changes nothing before the certificate: no server, unreadable file, missing", () => {
+  for (const trigger of ["periodic", "demand"] as const) {
+    assert.equal(failCode(input({ trigger, server: null, file: present() })), "ERR_IOT_HTTPS_CHECK_NO_SERVER");
+    assert.equal(failCode(input({ trigger, file: { kind: "unreadable", error: "x" } })), "ERR_IOT_HTTPS_CHECK_CERT_READ_EXCEPTION");
+    assert.deepEqual(decideCheck(input({ trigger })), { action: "load", reason: "missing" });
+  }
 });
 
 test("renewAfter is honoured to the millisecond", () => {

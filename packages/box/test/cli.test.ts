@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { tempDir } from "./helpers/fixture.ts";
 import { startTestIssuer } from "./helpers/test-issuer.ts";
+import { parseCheckInterval } from "../src/cli.ts";
 
 const BIN = fileURLToPath(new URL("../bin/boxcert-box.js", import.meta.url));
 
@@ -63,6 +64,8 @@ test("bad flags: one clear line and a non-zero exit", async (t) => {
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--ip", "not-an-ip"], /--ip is not an IP address/],
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--log-level", "loud"], /log level must be one of/],
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--issuer-ca", "/no/such/file"], /--issuer-ca \/no\/such\/file/],
+    [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--check-interval", "9s"], /--check-interval .* must be at least 10s/],
+    [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--check-interval", "6"], /--check-interval .* must be a duration/],
     [["box", "connect", "--data-dir", temp.dir, "--server", "erp.example", "--db-uuid", "U", "--enterprise-code", "C"], /server URL/],
     [["box", "connect", "--data-dir", temp.dir, "--server", "https://erp.example"], /required option '--db-uuid/],
     [["box", "credential", "--data-dir", temp.dir, "--db-uuid", "U"], /give both --db-uuid and --enterprise-code, or --clear/],
@@ -75,6 +78,14 @@ test("bad flags: one clear line and a non-zero exit", async (t) => {
     assert.match(result.stderr, pattern, args.join(" "));
     assert.equal(result.stderr.trim().split("\n").length, 1, `more than one line for ${args.join(" ")}: ${result.stderr}`);
   });
+});
+
+test("--check-interval takes a duration of at least 10 s", () => {
+  assert.equal(parseCheckInterval("6h"), 6 * 3600_000);
+  assert.equal(parseCheckInterval("10s"), 10_000);
+  assert.equal(parseCheckInterval("1.5m"), 90_000);
+  assert.equal(parseCheckInterval("1d"), 86_400_000);
+  for (const bad of ["9s", "9999ms", "0s", "6", "h", "-1h", "25d"]) assert.throws(() => parseCheckInterval(bad), bad);
 });
 
 test("a config file that is not JSON stops the agent with an error naming it", async (t) => {

@@ -71,10 +71,15 @@ test("a new certificate is swapped in under load: no failure, new connections ge
   };
   try {
     const loops = [loop(keepAlive, seen.kept), loop(false, seen.fresh), loop(false, seen.fresh), loop(false, seen.fresh)];
-    await new Promise((r) => setTimeout(r, 300));
+    // Counts, not durations: the machine may be slow; the loops run until each side has seen enough.
+    const until = async (done: () => boolean) => {
+      const deadline = Date.now() + 30_000;
+      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    };
+    await until(() => seen.fresh.length >= 10 && seen.kept.length >= 10);
     servers.setCertificate(b);
     swapped = true;
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => afterSwap.length > 20 && seen.kept.length >= 20);
     stop = true;
     await Promise.all(loops);
   } finally {

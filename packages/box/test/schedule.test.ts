@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { RenewalScheduler } from "../src/renewal.ts";
 import type { CheckResult } from "../src/renewal.ts";
+import type { CheckTrigger } from "../src/check.ts";
 import type { Timers } from "../src/clock.ts";
 
 const MIN = 60_000;
@@ -46,23 +47,31 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 }
 
-function setup(results: (n: number) => CheckResult): { time: FakeTime; scheduler: RenewalScheduler; calls: number[] } {
+function setup(
+  results: (n: number, trigger: CheckTrigger) => CheckResult,
+  options: { intervalMs?: number } = {},
+): { time: FakeTime; scheduler: RenewalScheduler; calls: number[]; triggers: CheckTrigger[] } {
   const time = new FakeTime();
   const calls: number[] = [];
+  const triggers: CheckTrigger[] = [];
   const scheduler = new RenewalScheduler({
     clock: time.clock,
     timers: time.timers,
     random: () => 0.5, // no jitter: the schedule's exact values
-    check: async () => {
+    ...options,
+    check: async (trigger) => {
       calls.push(time.now);
-      return results(calls.length);
+      triggers.push(trigger);
+      return results(calls.length, trigger);
     },
   });
-  return { time, scheduler, calls };
+  return { time, scheduler, calls, triggers };
 }
 
-const ok = (renewAfter: number | null): CheckResult => ({ ok: true, renewAfter, retryAfterMs: null });
-const failed = (retryAfterMs: number | null = null): CheckResult => ({ ok: false, renewAfter: null, retryAfterMs });
+const ok = (renewAfter: number | null, contacted = true): CheckResult => ({ ok: true, renewAfter, retryAfterMs: null, contacted });
+const failed = (retryAfterMs: number | null = null): CheckResult => ({ ok: false, renewAfter: null, retryAfterMs, contacted: true });
+/** What the agent answers: a periodic check asks the issuer, an on-demand one for a fine certificate does not. */
+const fine = (renewAfter: number) => (_n: number, trigger: CheckTrigger): CheckResult => ok(renewAfter, trigger === "periodic");
 
 test("checks at start, then at the certificate's renewAfter", async () => {
   let renewAt = 0;
@@ -215,4 +224,82 @@ test("a crashing check is reported and retried like a failure", async () => {
   assert.equal(scheduler.nextCheckAt, time.now + MIN);
   await scheduler.stop();
   assert.equal(time.pending, 0);
+});
+
+test("the check at start and the timed checks are periodic; the homepage's and run()'s are on demand", async () => {
+  const { time, scheduler, triggers } = setup(fine(Date.parse("2025-02-01T00:00:00Z")));
+  scheduler.start();
+  await time.advance(0);
+  await time.advance(2 * MIN);
+  assert.equal(scheduler.homepageOpened(), true);
+  await time.advance(0);
+  await scheduler.run();
+  await scheduler.run("periodic");
+  await time.advance(6 * HOUR);
+  assert.deepEqual(triggers, ["periodic", "demand", "demand", "periodic", "periodic"]);
+  await scheduler.stop();
+});
+
+test("an on-demand check that asked nothing does not push the periodic check back", async () => {
+  const { time, scheduler, calls, triggers } = setup(fine(Date.parse("2025-02-01T00:00:00Z")));
+  const start = time.now;
+  scheduler.start();
+  await time.advance(2 * HOUR);
+  assert.equal(scheduler.homepageOpened(), true);
+  await time.advance(0);
+  assert.equal(scheduler.nextCheckAt, start + 6 * HOUR, "the homepage moved the periodic check");
+  // One more just before the deadline: the periodic check still comes on time.
+  await time.advance(4 * HOUR - 1);
+  assert.equal(scheduler.homepageOpened(), true);
+  await time.advance(13 * HOUR);
+  assert.deepEqual(
+    calls.map((t) => (t - start) / HOUR),
+    [0, 2, 6 - 1 / HOUR, 6, 12, 18],
+  );
+  assert.deepEqual(triggers, ["periodic", "demand", "demand", "periodic", "periodic", "periodic"]);
+  await scheduler.stop();
+});
+
+test("an on-demand check that asked the issuer (a retry) counts as the periodic one", async () => {
+  const { time, scheduler, calls } = setup((n) => (n <= 2 ? failed() : ok(time.now + 30 * 24 * HOUR)));
+  const start = time.now;
+  scheduler.start();
+  await time.advance(MIN + 61_000);
+  assert.equal(scheduler.homepageOpened(), true, "retry from the homepage during the backoff");
+  await time.advance(0);
+  const retried = start + MIN + 61_000;
+  assert.equal(scheduler.nextCheckAt, retried + 6 * HOUR);
+  await time.advance(6 * HOUR);
+  assert.deepEqual(
+    calls.map((t) => t - start),
+    [0, MIN, MIN + 61_000, MIN + 61_000 + 6 * HOUR],
+  );
+  await scheduler.stop();
+});
+
+test("the check interval is configurable (--check-interval): periodic checks every 10 s", async () => {
+  const { time, scheduler, calls, triggers } = setup(fine(Date.parse("2025-02-01T00:00:00Z")), { intervalMs: 10_000 });
+  const start = time.now;
+  scheduler.start();
+  await time.advance(35_000);
+  assert.deepEqual(
+    calls.map((t) => t - start),
+    [0, 10_000, 20_000, 30_000],
+  );
+  assert.ok(triggers.every((t) => t === "periodic"));
+  await scheduler.stop();
+});
+
+test("a failed refresh backs off as a failed renewal does, then refreshes again", async () => {
+  const { time, scheduler, calls, triggers } = setup((n) => (n <= 3 ? failed() : ok(time.now + 30 * 24 * HOUR)));
+  const start = time.now;
+  scheduler.start();
+  await time.advance(6 * HOUR + 8 * MIN);
+  assert.deepEqual(
+    calls.map((t) => (t - start) / MIN),
+    [0, 1, 3, 7, 7 + 360],
+  );
+  assert.ok(triggers.every((t) => t === "periodic"));
+  assert.equal(scheduler.failures, 0);
+  await scheduler.stop();
 });

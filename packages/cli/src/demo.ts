@@ -13,6 +13,8 @@ import pino from "pino";
 import { writeFileAtomic, isZone } from "@boxcert/shared";
 import { startIssuer, RegistryError, type RunningIssuer } from "@boxcert/issuer";
 import { buildBox, type Box } from "@boxcert/box";
+import { runDns, type RunningDns } from "@boxcert/dns";
+import { parseHostPort, type HostPort } from "@boxcert/dns/options";
 import { dataPaths } from "@boxcert/box/data-dir";
 import { loadOrCreateConfig, updateConfig } from "@boxcert/box/config";
 
@@ -21,6 +23,8 @@ const DEMO_ERP = "http://127.0.0.1:8070/";
 
 interface DemoOptions {
   dataDir: string;
+  /** Where `boxcert dns` listens (UDP and TCP); port 0 picks a free one. */
+  dnsListen: HostPort;
   zone: string;
   issuerPort: number;
   httpPort: number;
@@ -74,7 +78,12 @@ export async function runDemo(options: DemoOptions): Promise<{ stop(): Promise<v
     logger,
   });
   let box: Box | null = null;
+  let dns: RunningDns | null = null;
   try {
+    dns = await runDns(
+      { zone: options.zone, listen: options.dnsListen, store: join(dataDir, "issuer", "registry.sqlite"), logLevel: "info" },
+      logger.child({ component: "dns" }),
+    );
     const dbUuid = await demoDatabaseUuid(dataDir);
     await ensureCustomer(issuer, dbUuid);
     const boxDir = join(dataDir, "box");
@@ -103,24 +112,30 @@ export async function runDemo(options: DemoOptions): Promise<{ stop(): Promise<v
       }
     }
     const https = new URL(status.httpsUrl);
+    // The box's label may be newer than the dns snapshot's last poll: the printed dig line must work at once.
+    await dns.refresh();
     const root = join(issuer.ca.folder, "root.pem");
     const lines = [
       `homepage: http://127.0.0.1:${ports.httpPort}/`,
       `https: ${status.httpsUrl}`,
       `root: ${root}`,
       `curl: curl --cacert ${root} --resolve ${https.hostname}:${ports.httpsPort}:127.0.0.1 ${status.httpsUrl}`,
+      `dig: dig @${options.dnsListen.host} -p ${dns.port} +norec ${https.hostname} A`,
     ];
     const running = box;
+    const runningDns = dns;
     return {
       lines,
       async stop() {
         await running.stop();
+        await runningDns.close();
         await issuer.close();
         logger.flush();
       },
     };
   } catch (err) {
     await box?.stop().catch(() => undefined);
+    await dns?.close().catch(() => undefined);
     await issuer.close();
     throw err;
   }
@@ -135,6 +150,7 @@ export function registerDemoCommand(program: Command): void {
     .option("--issuer-port <port>", "issuer port", port, 8700)
     .option("--http-port <port>", "box HTTP port", port, 8069)
     .option("--https-port <port>", "box HTTPS port", port, 8443)
+    .option("--dns-listen <ip:port>", "where boxcert dns listens, UDP and TCP (port 0: a free port)", parseHostPort, parseHostPort("127.0.0.1:0"))
     .action(async (opts: DemoOptions) => {
       if (!isZone(opts.zone)) throw new Error(`--zone "${opts.zone}" is not a DNS zone name`);
       const demo = await runDemo(opts);

@@ -9,6 +9,7 @@ const COMPONENTS: Record<string, () => Promise<(program: Command) => void>> = {
   issuer: async () => (await import("@boxcert/issuer")).registerIssuerCommand,
   admin: async () => (await import("@boxcert/admin")).registerAdminCommands,
   box: async () => (await import("@boxcert/box")).registerBoxCommands,
+  dns: async () => (await import("@boxcert/dns")).registerDnsCommand,
   demo: async () => (await import("./demo.ts")).registerDemoCommand,
 };
 

@@ -57,7 +57,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     throw new Error("give --tls-cert and --tls-key to serve HTTPS, or --plain-http to serve plain HTTP (tests, private networks)");
   }
   const keysDir = config.keysDir ?? defaultKeysDir(config.store);
-  const store = await openStore(config.store);
+  const store = await openStore(config.store, { backgroundCheckpoints: true });
   try {
     const ca = await EmbeddedCa.loadOrCreate(keysDir);
     const registry = new Registry(store);

@@ -10,7 +10,7 @@ export interface EligibilityFacts {
   database: { id: number; kind: DatabaseKind } | null;
   subscription: { id: number; code: string; state: SubscriptionState; iotBoxSeats: number } | null;
   /** The active (not freed) box with this identifier in this database, if enrolled. */
-  box: { id: number; label: string; identityKey: string; seat: number } | null;
+  box: { id: number; label: string; identityKey: string; seat: number; revoked: boolean } | null;
   /** Seat numbers held by the subscription's active boxes. */
   takenSeats: number[];
 }
@@ -47,6 +47,7 @@ export function decideEligibility(facts: EligibilityFacts, enterpriseCode: strin
     return refuse("subscription_not_in_progress", `the subscription is ${subscription.state.replace("_", " ")}, not in progress`);
   }
   if (subscription.iotBoxSeats <= 0) return refuse("no_iot_box_line");
+  if (box?.revoked) return refuse("box_revoked");
   if (box) {
     if (box.seat <= subscription.iotBoxSeats) return { eligible: true, seat: box.seat };
     return refuse(

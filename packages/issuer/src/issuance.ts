@@ -42,6 +42,8 @@ export interface IssuanceOptions {
 }
 
 const WEEK_MS = 7 * 24 * 3600_000;
+/** A box's last_seen_at is moved forward when it is at least this old (admin shows it; minutes are enough). */
+const LAST_SEEN_RESOLUTION_MS = 5 * 60_000;
 
 function refused<T>(reason: RefusalReason, message: string = REFUSALS[reason].message): Outcome<T> {
   return { kind: "refused", reason, message };
@@ -51,8 +53,27 @@ function error<T>(status: number, code: string, message: string, retryAfterSecon
   return { kind: "error", status, code, message, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) };
 }
 
+/** Runs the tasks given under one key one after the other, and tasks under different keys freely. */
+class OneAtATime {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key);
+    const result = previous ? previous.then(task, task) : task();
+    const tail = result.then(noop, noop);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
+}
+
+function noop(): void {}
+
 export class Issuance {
   private readonly random: () => number;
+  private readonly oneRequestPerBox = new OneAtATime();
   constructor(private readonly options: IssuanceOptions) {
     this.random = options.random ?? (() => randomInt(0, 1_000_000) / 1_000_000);
   }
@@ -88,12 +109,20 @@ export class Issuance {
   async certificate(input: SignedInput & { label: string; csr: string }): Promise<Outcome<CertificateResponse>> {
     const failed = this.authenticate<CertificateResponse>(input);
     if (failed) return failed;
+    // From reading a box's certificates to committing its new one (a group commit, after this turn of the
+    // event loop), the box's other requests wait: one retried in parallel gets the same certificate
+    // (reused), and a box cannot pass its weekly limit by asking many times at once.
+    return this.oneRequestPerBox.run(`${input.dbUuid.toLowerCase()} ${input.identifier}`, () => this.issue(input));
+  }
+
+  private async issue(input: SignedInput & { label: string; csr: string }): Promise<Outcome<CertificateResponse>> {
     const { registry, zone } = this.options;
     const now = new Date(this.options.clock());
-    const facts = await registry.eligibilityFacts(input.dbUuid, input.identifier);
-    const eligibility = decideEligibility(facts, input.enterpriseCode);
+    const nowMs = now.getTime();
+    const state = await registry.issuanceState(input.dbUuid, input.identifier, new Date(nowMs - WEEK_MS));
+    const eligibility = decideEligibility(state.facts, input.enterpriseCode);
     if (!eligibility.eligible) return refused(eligibility.reason, eligibility.message);
-    const box = facts.box;
+    const box = state.facts.box;
     if (!box || box.label !== input.label.toLowerCase()) return refused("box_not_enrolled");
     if (box.identityKey !== input.identityKey) return refused("identity_mismatch");
 
@@ -110,19 +139,15 @@ export class Issuance {
       return refused("csr_names_mismatch", `the CSR names ${JSON.stringify(csr.names)} differ from the names this box is owed: ${names.join(", ")}`);
     }
 
-    const state = await registry.certificateState(box.id, new Date(now.getTime() - WEEK_MS));
     const latest = state.latest;
-    if (
-      latest &&
-      latest.publicKeySha256 === csr.publicKeySha256 &&
-      now.getTime() < Date.parse(latest.renewAfter) &&
-      now.getTime() < Date.parse(latest.notAfter)
-    ) {
-      return { kind: "ok", body: this.response(box.label, latest, true) };
+    if (latest && latest.publicKeySha256 === csr.publicKeySha256 && nowMs < Date.parse(latest.renewAfter) && nowMs < Date.parse(latest.notAfter)) {
+      // null when it was revoked since the state was read: a new one is issued below.
+      const stored = await registry.storedCertificate(latest.id);
+      if (stored) return { kind: "ok", body: this.response(box.label, stored, true) };
     }
     if (state.issuedSince >= this.options.maxCertificatesPerWeek) {
       const retryAt = Date.parse(state.oldestSince ?? now.toISOString()) + WEEK_MS;
-      const retryAfter = Math.max(1, Math.ceil((retryAt - now.getTime()) / 1000));
+      const retryAfter = Math.max(1, Math.ceil((retryAt - nowMs) / 1000));
       this.options.logger.warn({ label: box.label, issuedSince: state.issuedSince }, "certificate rate limit reached for label");
       return error(429, "rate_limited", `label ${box.label} already got ${state.issuedSince} certificates this week (limit ${this.options.maxCertificatesPerWeek})`, retryAfter);
     }
@@ -140,19 +165,23 @@ export class Issuance {
       renewAfter: renewAfter.toISOString(),
       publicKeySha256: csr.publicKeySha256,
     };
-    await registry.insertCertificate({
-      boxId: box.id,
-      serial: issued.serial,
-      names,
-      publicKeySha256: csr.publicKeySha256,
-      chainPem: issued.chainPem,
-      source: this.options.source.name,
-      notBefore: issued.notBefore,
-      notAfter: issued.notAfter,
-      renewAfter,
-      now,
-    });
-    await registry.touchBox(box.id, now);
+    // last_seen_at is kept to LAST_SEEN_RESOLUTION_MS: a box renewing in a loop costs one write, not two.
+    const touchBox = state.lastSeenAt === null || nowMs - Date.parse(state.lastSeenAt) >= LAST_SEEN_RESOLUTION_MS;
+    await registry.insertCertificate(
+      {
+        boxId: box.id,
+        serial: issued.serial,
+        names,
+        publicKeySha256: csr.publicKeySha256,
+        chainPem: issued.chainPem,
+        source: this.options.source.name,
+        notBefore: issued.notBefore,
+        notAfter: issued.notAfter,
+        renewAfter,
+        now,
+      },
+      { touchBox },
+    );
     this.options.logger.info({ label: box.label, serial: issued.serial, notAfter: stored.notAfter }, "certificate issued");
     return { kind: "ok", body: this.response(box.label, stored, false) };
   }

@@ -5,6 +5,8 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import { newLabel } from "@boxcert/shared";
 import type { Store } from "./store/db.ts";
+import { PreparedQuery } from "./store/prepared.ts";
+import { GroupCommit } from "./store/group-commit.ts";
 import {
   DATABASE_KINDS,
   SUBSCRIPTION_STATES,
@@ -45,6 +47,7 @@ export interface BoxRow {
   createdAt: string;
   lastSeenAt: string;
   freedAt: string | null;
+  revokedAt: string | null;
 }
 export interface CertificateRow {
   serial: string;
@@ -95,6 +98,133 @@ function parseSeats(value: number): number {
   return value;
 }
 
+export interface NewCertificate {
+  boxId: number;
+  serial: string;
+  names: string[];
+  publicKeySha256: string;
+  chainPem: string;
+  source: string;
+  notBefore: Date;
+  notAfter: Date;
+  renewAfter: Date;
+  now: Date;
+}
+
+/** What Registry.issuanceState() reads for the certificate path. */
+export interface IssuanceState {
+  facts: EligibilityFacts;
+  /** When the enrolled box was last seen (ISO 8601); null when it is not enrolled. */
+  lastSeenAt: string | null;
+  /** The box's newest unrevoked certificate: whether to hand it out again is decided from these. */
+  latest: { id: number; publicKeySha256: string; renewAfter: string; notAfter: string } | null;
+  /** Certificates the box got since the window's start, and when the oldest of them was made. */
+  issuedSince: number;
+  oldestSince: string | null;
+}
+
+/** A certificates row as the hot insert takes it (names comma-separated, dates ISO 8601). */
+type CertificateValues = {
+  serial: string;
+  boxId: number;
+  names: string;
+  publicKeySha256: string;
+  chainPem: string;
+  source: string;
+  notBefore: string;
+  notAfter: string;
+  renewAfter: string;
+  createdAt: string;
+};
+
+/**
+ * The statements of the certificate path, compiled once per store (store/prepared.ts); written with
+ * kysely like the rest, so they stay portable between SQLite and PostgreSQL.
+ */
+function hotQueries(db: Kysely<Database>) {
+  return {
+    issuanceState: PreparedQuery.build(["dbUuid", "identifier", "since"], (v: { dbUuid: string; identifier: string; since: string }) =>
+      db
+        .selectFrom("databases as d")
+        .innerJoin("subscriptions as s", "s.id", "d.subscription_id")
+        .leftJoin("boxes as b", (join) =>
+          join.onRef("b.database_id", "=", "d.id").on("b.identifier", "=", v.identifier).on("b.freed_at", "is", null),
+        )
+        .leftJoin("certificates as c", (join) =>
+          join.on("c.id", "=", (eb) =>
+            eb
+              .selectFrom("certificates as l")
+              .select("l.id")
+              .whereRef("l.box_id", "=", "b.id")
+              .where("l.revoked_at", "is", null)
+              .orderBy("l.created_at", "desc")
+              .orderBy("l.id", "desc")
+              .limit(1),
+          ),
+        )
+        .select((eb) => [
+          "d.id as database_id",
+          "d.kind",
+          "s.id as subscription_id",
+          "s.code",
+          "s.state",
+          "s.iot_box_seats",
+          "b.id as box_id",
+          "b.label",
+          "b.identity_key",
+          "b.seat",
+          "b.revoked_at",
+          "b.last_seen_at",
+          "c.id as latest_id",
+          "c.public_key_sha256",
+          "c.renew_after",
+          "c.not_after",
+          eb
+            .selectFrom("certificates as w")
+            .select((e) => e.fn.countAll<number | string>().as("n"))
+            .whereRef("w.box_id", "=", "b.id")
+            .where("w.created_at", ">=", v.since)
+            .as("issued_since"),
+          eb
+            .selectFrom("certificates as w")
+            .select((e) => e.fn.min("w.created_at").as("oldest"))
+            .whereRef("w.box_id", "=", "b.id")
+            .where("w.created_at", ">=", v.since)
+            .as("oldest_since"),
+        ])
+        .where("d.uuid", "=", v.dbUuid),
+    ),
+    storedCertificate: PreparedQuery.build(["id"], (v: { id: number }) =>
+      db
+        .selectFrom("certificates")
+        .select(["serial", "names", "chain_pem", "not_before", "not_after", "renew_after", "public_key_sha256"])
+        .where("id", "=", v.id)
+        .where("revoked_at", "is", null),
+    ),
+    insertCertificate: PreparedQuery.build(
+      ["serial", "boxId", "names", "publicKeySha256", "chainPem", "source", "notBefore", "notAfter", "renewAfter", "createdAt"],
+      (v: CertificateValues) =>
+        db.insertInto("certificates").values({
+          serial: v.serial,
+          box_id: v.boxId,
+          names: v.names,
+          public_key_sha256: v.publicKeySha256,
+          chain_pem: v.chainPem,
+          source: v.source,
+          not_before: v.notBefore,
+          not_after: v.notAfter,
+          renew_after: v.renewAfter,
+          created_at: v.createdAt,
+          revoked_at: null,
+        }),
+    ),
+    touchBox: PreparedQuery.build(["boxId", "at"], (v: { boxId: number; at: string }) =>
+      db.updateTable("boxes").set({ last_seen_at: v.at }).where("id", "=", v.boxId),
+    ),
+  };
+}
+type HotQueries = ReturnType<typeof hotQueries>;
+
 function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   return e.code === "23505" || e.code === "SQLITE_CONSTRAINT_UNIQUE" || /UNIQUE constraint/.test(e.message ?? "");
@@ -102,8 +232,15 @@ function isUniqueViolation(err: unknown): boolean {
 
 export class Registry {
   readonly db: Kysely<Database>;
+  private readonly hot: HotQueries;
+  private readonly certificateWrites: GroupCommit<Database, { values: CertificateValues; touchBox: boolean }>;
   constructor(readonly store: Store) {
     this.db = store.db;
+    const hot = (this.hot = hotQueries(store.db));
+    this.certificateWrites = new GroupCommit(store.db, async (trx, { values, touchBox }) => {
+      await hot.insertCertificate.execute(trx, values);
+      if (touchBox) await hot.touchBox.execute(trx, { boxId: values.boxId, at: values.createdAt });
+    });
   }
 
   // ---- subscriptions ----
@@ -229,7 +366,7 @@ export class Registry {
     let query = this.db
       .selectFrom("boxes as b")
       .innerJoin("databases as d", "d.id", "b.database_id")
-      .select(["b.label", "b.identifier", "d.uuid", "b.seat", "b.created_at", "b.last_seen_at", "b.freed_at"])
+      .select(["b.label", "b.identifier", "d.uuid", "b.seat", "b.created_at", "b.last_seen_at", "b.freed_at", "b.revoked_at"])
       .orderBy("b.created_at");
     if (!options.includeFreed) query = query.where("b.freed_at", "is", null);
     const rows = await query.execute();
@@ -241,6 +378,7 @@ export class Registry {
       createdAt: r.created_at,
       lastSeenAt: r.last_seen_at,
       freedAt: r.freed_at,
+      revokedAt: r.revoked_at,
     }));
   }
 
@@ -261,6 +399,23 @@ export class Registry {
     await this.db.updateTable("boxes").set({ freed_at: now.toISOString() }).where("id", "=", match.id).execute();
     const row = (await this.listBoxes({ includeFreed: true })).find((b) => b.label === match.label);
     return row!;
+  }
+
+  /**
+   * Revokes a box (a stolen or decommissioned box): its certificates are revoked, its name stops
+   * resolving, and it gets no certificate until an operator frees it (a replacement then enrolls anew).
+   */
+  async revokeBox(label: string, now = new Date()): Promise<BoxRow> {
+    const key = label.trim().toLowerCase();
+    const at = now.toISOString();
+    await this.db.transaction().execute(async (trx) => {
+      const box = await trx.selectFrom("boxes").select(["id", "revoked_at"]).where("label", "=", key).where("freed_at", "is", null).executeTakeFirst();
+      if (!box) throw new RegistryError("not_found", `no active box with label ${label}`);
+      if (box.revoked_at !== null) throw new RegistryError("conflict", `box ${key} is already revoked`);
+      await trx.updateTable("boxes").set({ revoked_at: at }).where("id", "=", box.id).execute();
+      await trx.updateTable("certificates").set({ revoked_at: at }).where("box_id", "=", box.id).where("revoked_at", "is", null).execute();
+    });
+    return (await this.listBoxes()).find((b) => b.label === key)!;
   }
 
   // ---- certificates ----
@@ -322,30 +477,33 @@ export class Registry {
         "b.label",
         "b.identity_key",
         "b.seat",
+        "b.revoked_at",
       ])
       .where("d.uuid", "=", dbUuid.toLowerCase())
       .executeTakeFirst();
     if (!row) return { database: null, subscription: null, box: null, takenSeats: [] };
-    let takenSeats: number[] = [];
-    if (row.box_id === null) {
-      const seats = await db
-        .selectFrom("boxes as b")
-        .innerJoin("databases as d", "d.id", "b.database_id")
-        .select("b.seat")
-        .where("d.subscription_id", "=", row.subscription_id)
-        .where("b.freed_at", "is", null)
-        .execute();
-      takenSeats = seats.map((s) => Number(s.seat));
-    }
+    const takenSeats = row.box_id === null ? await this.takenSeats(row.subscription_id, db) : [];
     return {
       database: { id: row.database_id, kind: row.kind },
       subscription: { id: row.subscription_id, code: row.code, state: row.state, iotBoxSeats: Number(row.iot_box_seats) },
       box:
         row.box_id !== null
-          ? { id: row.box_id, label: row.label!, identityKey: row.identity_key!, seat: Number(row.seat) }
+          ? { id: row.box_id, label: row.label!, identityKey: row.identity_key!, seat: Number(row.seat), revoked: row.revoked_at !== null }
           : null,
       takenSeats,
     };
+  }
+
+  /** Seat numbers held by the subscription's active boxes. */
+  private async takenSeats(subscriptionId: number, db: Kysely<Database> = this.db): Promise<number[]> {
+    const seats = await db
+      .selectFrom("boxes as b")
+      .innerJoin("databases as d", "d.id", "b.database_id")
+      .select("b.seat")
+      .where("d.subscription_id", "=", subscriptionId)
+      .where("b.freed_at", "is", null)
+      .execute();
+    return seats.map((s) => Number(s.seat));
   }
 
   /**
@@ -399,74 +557,72 @@ export class Registry {
     }
   }
 
-  async touchBox(boxId: number, now = new Date()): Promise<void> {
-    await this.db.updateTable("boxes").set({ last_seen_at: now.toISOString() }).where("id", "=", boxId).execute();
-  }
-
-  /** The newest unrevoked certificate of the box, and how many it got since `since`. */
-  async certificateState(
-    boxId: number,
-    since: Date,
-  ): Promise<{ latest: StoredCertificate | null; issuedSince: number; oldestSince: string | null }> {
-    const latest = await this.db
-      .selectFrom("certificates")
-      .select(["serial", "names", "chain_pem", "not_before", "not_after", "renew_after", "public_key_sha256"])
-      .where("box_id", "=", boxId)
-      .where("revoked_at", "is", null)
-      .orderBy("created_at", "desc")
-      .orderBy("id", "desc")
-      .limit(1)
-      .executeTakeFirst();
-    const window = await this.db
-      .selectFrom("certificates")
-      .select((eb) => [eb.fn.countAll<number>().as("n"), eb.fn.min("created_at").as("oldest")])
-      .where("box_id", "=", boxId)
-      .where("created_at", ">=", since.toISOString())
-      .executeTakeFirst();
+  /**
+   * Everything the certificate path reads, in one statement: the eligibility facts, the box's newest
+   * unrevoked certificate (enough to tell whether to hand it out again) and how many certificates it got
+   * since `since` (the rate limit's window).
+   */
+  async issuanceState(dbUuid: string, identifier: string, since: Date): Promise<IssuanceState> {
+    const { rows } = await this.hot.issuanceState.execute(this.db, { dbUuid: dbUuid.toLowerCase(), identifier, since: since.toISOString() });
+    const row = rows[0];
+    if (!row) return { facts: { database: null, subscription: null, box: null, takenSeats: [] }, lastSeenAt: null, latest: null, issuedSince: 0, oldestSince: null };
+    const facts: EligibilityFacts = {
+      database: { id: row.database_id, kind: row.kind },
+      subscription: { id: row.subscription_id, code: row.code, state: row.state, iotBoxSeats: Number(row.iot_box_seats) },
+      box:
+        row.box_id !== null
+          ? { id: row.box_id, label: row.label!, identityKey: row.identity_key!, seat: Number(row.seat), revoked: row.revoked_at !== null }
+          : null,
+      // Only a box that is not enrolled needs them (eligibility tells "no free seat" from "not enrolled").
+      takenSeats: row.box_id === null ? await this.takenSeats(row.subscription_id) : [],
+    };
     return {
-      latest: latest
-        ? {
-            serial: latest.serial,
-            names: latest.names.split(","),
-            chainPem: latest.chain_pem,
-            notBefore: latest.not_before,
-            notAfter: latest.not_after,
-            renewAfter: latest.renew_after,
-            publicKeySha256: latest.public_key_sha256,
-          }
-        : null,
-      issuedSince: Number(window?.n ?? 0),
-      oldestSince: (window?.oldest as string | null | undefined) ?? null,
+      facts,
+      lastSeenAt: row.last_seen_at,
+      latest:
+        row.latest_id !== null
+          ? { id: row.latest_id, publicKeySha256: row.public_key_sha256!, renewAfter: row.renew_after!, notAfter: row.not_after! }
+          : null,
+      issuedSince: Number(row.issued_since ?? 0),
+      oldestSince: row.oldest_since ?? null,
     };
   }
 
-  async insertCertificate(input: {
-    boxId: number;
-    serial: string;
-    names: string[];
-    publicKeySha256: string;
-    chainPem: string;
-    source: string;
-    notBefore: Date;
-    notAfter: Date;
-    renewAfter: Date;
-    now: Date;
-  }): Promise<void> {
-    await this.db
-      .insertInto("certificates")
-      .values({
+  /** A certificate as the box gets it, if it exists and is not revoked. */
+  async storedCertificate(id: number): Promise<StoredCertificate | null> {
+    const { rows } = await this.hot.storedCertificate.execute(this.db, { id });
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      serial: row.serial,
+      names: row.names.split(","),
+      chainPem: row.chain_pem,
+      notBefore: row.not_before,
+      notAfter: row.not_after,
+      renewAfter: row.renew_after,
+      publicKeySha256: row.public_key_sha256,
+    };
+  }
+
+  /**
+   * Records an issued certificate; with `touchBox`, also sets the box's last_seen_at to `now`, in the same
+   * transaction. Resolves once committed; concurrent calls share a commit (store/group-commit.ts).
+   */
+  insertCertificate(input: NewCertificate, options: { touchBox?: boolean } = {}): Promise<void> {
+    return this.certificateWrites.add({
+      values: {
         serial: input.serial,
-        box_id: input.boxId,
+        boxId: input.boxId,
         names: input.names.join(","),
-        public_key_sha256: input.publicKeySha256,
-        chain_pem: input.chainPem,
+        publicKeySha256: input.publicKeySha256,
+        chainPem: input.chainPem,
         source: input.source,
-        not_before: input.notBefore.toISOString(),
-        not_after: input.notAfter.toISOString(),
-        renew_after: input.renewAfter.toISOString(),
-        created_at: input.now.toISOString(),
-        revoked_at: null,
-      })
-      .execute();
+        notBefore: input.notBefore.toISOString(),
+        notAfter: input.notAfter.toISOString(),
+        renewAfter: input.renewAfter.toISOString(),
+        createdAt: input.now.toISOString(),
+      },
+      touchBox: options.touchBox ?? false,
+    });
   }
 }

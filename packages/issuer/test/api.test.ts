@@ -181,6 +181,19 @@ test("CSR names other than the box's are refused; rate limit per label", async (
   assert.ok(retryAfter > 6 * 86400 && retryAfter <= 7 * 86400, `Retry-After ${retryAfter}`);
 });
 
+test("parallel requests of one box: one certificate per key, and the weekly limit holds", async () => {
+  const box = scriptedBox(dbs.ok!, "OK-1");
+  const { label, names } = await enrolled(box);
+  const csr = await makeCsr(await makeTlsKey(), names);
+  const same = await Promise.all(Array.from({ length: 4 }, () => requestCertificate(issuer.url, box, label, csr)));
+  assert.deepEqual(same.map((a) => a.status), [200, 200, 200, 200]);
+  assert.equal(new Set(same.map((a) => a.json.serial)).size, 1, "the same key gets the same certificate");
+  assert.equal(same.filter((a) => a.json.reused === false).length, 1);
+  const csrs = await Promise.all(Array.from({ length: 6 }, async () => makeCsr(await makeTlsKey(), names)));
+  const others = await Promise.all(csrs.map((other) => requestCertificate(issuer.url, box, label, other)));
+  assert.deepEqual(others.map((a) => a.status).sort(), [200, 200, 200, 429, 429, 429], "4 a week, the first included");
+});
+
 test("bad input gets a clear 4xx, the issuer keeps serving, the store is unchanged", async () => {
   const box = scriptedBox(dbs.ok!, "OK-1");
   const { label, names } = await enrolled(box);
@@ -212,4 +225,21 @@ test("bad input gets a clear 4xx, the issuer keeps serving, the store is unchang
   }
   assert.equal(await snapshot(), before);
   assert.equal((await fetch(issuer.url + "/healthz")).status, 200);
+});
+
+test("a revoked box is refused until an operator frees it; its certificates are revoked", async () => {
+  const box = scriptedBox(dbs.ok!, "OK-1");
+  const { label, names } = await enrolled(box);
+  const issued = await requestCertificate(issuer.url, box, label, await makeCsr(await makeTlsKey(), names));
+  assert.equal(issued.status, 200);
+  await issuer.registry.revokeBox(label);
+  await assert.rejects(issuer.registry.revokeBox(label), /already revoked/);
+  const certs = await issuer.registry.listCertificates({ label });
+  assert.ok(certs.length > 0 && certs.every((c) => c.revokedAt !== null));
+  assert.equal((await enroll(issuer.url, box)).json.refusal?.reason, "box_revoked");
+  const again = await requestCertificate(issuer.url, box, label, await makeCsr(await makeTlsKey(), names));
+  assert.equal(again.status, 403);
+  assert.equal(again.json.refusal?.reason, "box_revoked");
+  await issuer.registry.freeBox(label);
+  assert.notEqual((await enrolled(box)).label, label);
 });

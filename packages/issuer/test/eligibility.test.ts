@@ -29,10 +29,17 @@ const table: Array<[string, EligibilityFacts, string, string, RegExp]> = [
   ["seats full", { ...ok, takenSeats: [1, 2] }, "SUB-1", "no_free_seat", /2 IoT-box seat/],
   [
     "seat reduced under an enrolled box",
-    { ...ok, subscription: { ...ok.subscription!, iotBoxSeats: 1 }, box: { id: 1, label: "x", identityKey: "k", seat: 2 } },
+    { ...ok, subscription: { ...ok.subscription!, iotBoxSeats: 1 }, box: { id: 1, label: "x", identityKey: "k", seat: 2, revoked: false } },
     "SUB-1",
     "no_free_seat",
     /holds seat 2/,
+  ],
+  [
+    "revoked box",
+    { ...ok, box: { id: 1, label: "x", identityKey: "k", seat: 1, revoked: true } },
+    "SUB-1",
+    "box_revoked",
+    /revoked/,
   ],
 ];
 
@@ -52,6 +59,6 @@ test("order: a wrong code on a staging database says the code, not the kind", ()
 });
 
 test("an enrolled box keeps its seat even when the others are taken", () => {
-  const facts = { ...ok, box: { id: 1, label: "x", identityKey: "k", seat: 2 }, takenSeats: [1, 2] };
+  const facts = { ...ok, box: { id: 1, label: "x", identityKey: "k", seat: 2, revoked: false }, takenSeats: [1, 2] };
   assert.deepEqual(decideEligibility(facts, "SUB-1"), { eligible: true, seat: 2 });
 });

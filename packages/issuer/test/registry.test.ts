@@ -22,7 +22,10 @@ test("migrations are versioned and run once; reopening keeps data", async () => 
   const b = await openStore(path);
   assert.equal((await new Registry(b).listSubscriptions()).length, 1);
   const applied = await b.db.selectFrom("kysely_migration" as never).selectAll().execute();
-  assert.equal(applied.length, 1);
+  assert.deepEqual(
+    applied.map((m) => (m as { name: string }).name),
+    ["0001_registry", "0002_zone"],
+  );
   await b.close();
 });
 
@@ -95,8 +98,8 @@ test("certificates: insert, state window, revoke", async () => {
       boxId: box!.id,
       serial,
       names: ["*.x.test", "x.test"],
-      publicKeySha256: "pk",
-      chainPem: "PEM",
+      publicKeySha256: `pk-${serial}`,
+      chainPem: `PEM ${serial}`,
       source: "embedded",
       notBefore: now,
       notAfter: new Date(now.getTime() + 86400_000),
@@ -104,12 +107,79 @@ test("certificates: insert, state window, revoke", async () => {
       now: new Date(Date.UTC(2026, 0, day)),
     });
   }
-  const state = await registry.certificateState(box!.id, new Date("2026-01-05T00:00:00Z"));
+  const state = await registry.issuanceState(uuid, "b", new Date("2026-01-05T00:00:00Z"));
   assert.equal(state.issuedSince, 1);
-  assert.equal(state.latest!.serial, "0b");
+  assert.equal(state.oldestSince, "2026-01-08T00:00:00.000Z");
+  assert.equal(state.latest!.publicKeySha256, "pk-0b");
+  assert.equal(state.latest!.notAfter, "2026-01-11T00:00:00.000Z");
+  const latest = await registry.storedCertificate(state.latest!.id);
+  assert.deepEqual(latest, {
+    serial: "0b",
+    names: ["*.x.test", "x.test"],
+    chainPem: "PEM 0b",
+    notBefore: now.toISOString(),
+    notAfter: "2026-01-11T00:00:00.000Z",
+    renewAfter: now.toISOString(),
+    publicKeySha256: "pk-0b",
+  });
   await registry.revokeCertificate("0B");
   await assert.rejects(registry.revokeCertificate("0b"), /already revoked/);
   await assert.rejects(registry.revokeCertificate("ff"), /unknown certificate ff/);
-  assert.equal((await registry.certificateState(box!.id, new Date(0))).latest!.serial, "0a");
+  assert.equal(await registry.storedCertificate(state.latest!.id), null);
+  const after = await registry.issuanceState(uuid, "b", new Date(0));
+  assert.equal(after.latest!.publicKeySha256, "pk-0a");
+  assert.equal(after.issuedSince, 2, "revoked certificates still count against the rate limit");
+  assert.equal(after.oldestSince, "2026-01-01T00:00:00.000Z");
+  await store.close();
+});
+
+test("issuance state: the eligibility facts are eligibilityFacts()'s, for every kind of box", async () => {
+  const { store, registry } = await fresh();
+  await registry.addSubscription({ code: "S1", state: "in_progress", seats: 3 });
+  const uuid = randomUUID();
+  await registry.addDatabase({ uuid, subscription: "S1", kind: "production" });
+  await registry.enroll({ dbUuid: uuid, enterpriseCode: "S1", identifier: "a", identityKey: "KA" });
+  const freed = await registry.enroll({ dbUuid: uuid, enterpriseCode: "S1", identifier: "f", identityKey: "KF" });
+  await registry.freeBox(freed.box!.label);
+  for (const [dbUuid, identifier] of [[uuid, "a"], [uuid.toUpperCase(), "a"], [uuid, "f"], [uuid, "new"], [randomUUID(), "a"]] as const) {
+    const state = await registry.issuanceState(dbUuid, identifier, new Date(0));
+    assert.deepEqual(state.facts, await registry.eligibilityFacts(dbUuid, identifier), `${dbUuid} ${identifier}`);
+    assert.equal(state.latest, null);
+    assert.equal(state.issuedSince, 0);
+    assert.equal(state.oldestSince, null);
+  }
+  const enrolled = await registry.issuanceState(uuid, "a", new Date(0));
+  assert.equal(enrolled.facts.box!.identityKey, "KA");
+  assert.deepEqual((await registry.issuanceState(uuid, "new", new Date(0))).facts.takenSeats, [1]);
+  await store.close();
+});
+
+test("insertCertificate moves last_seen_at only when asked, in the same commit", async () => {
+  const { store, registry } = await fresh();
+  await registry.addSubscription({ code: "S1", state: "in_progress", seats: 1 });
+  const uuid = randomUUID();
+  await registry.addDatabase({ uuid, subscription: "S1", kind: "production" });
+  const enrolledAt = new Date("2026-01-01T00:00:00Z");
+  const { box } = await registry.enroll({ dbUuid: uuid, enterpriseCode: "S1", identifier: "b", identityKey: "K" }, enrolledAt);
+  const certificate = (serial: string, now: Date) => ({
+    boxId: box!.id,
+    serial,
+    names: ["*.x.test", "x.test"],
+    publicKeySha256: "pk",
+    chainPem: "PEM",
+    source: "embedded",
+    notBefore: now,
+    notAfter: new Date(now.getTime() + 86400_000),
+    renewAfter: now,
+    now,
+  });
+  await registry.insertCertificate(certificate("01", new Date("2026-01-02T00:00:00Z")));
+  assert.equal((await registry.issuanceState(uuid, "b", new Date(0))).lastSeenAt, enrolledAt.toISOString());
+  await registry.insertCertificate(certificate("02", new Date("2026-01-03T00:00:00Z")), { touchBox: true });
+  assert.equal((await registry.issuanceState(uuid, "b", new Date(0))).lastSeenAt, "2026-01-03T00:00:00.000Z");
+  assert.equal((await registry.listBoxes())[0]!.lastSeenAt, "2026-01-03T00:00:00.000Z");
+  // A failed insert (serial taken) does not move it either.
+  await assert.rejects(registry.insertCertificate(certificate("02", new Date("2026-01-04T00:00:00Z")), { touchBox: true }), /UNIQUE/);
+  assert.equal((await registry.issuanceState(uuid, "b", new Date(0))).lastSeenAt, "2026-01-03T00:00:00.000Z");
   await store.close();
 });

@@ -33,14 +33,16 @@ export const BOX_ERRORS: Record<BoxErrorCode, BoxErrorInfo> = {
   },
   ERR_IOT_HTTPS_LOAD_NO_CREDENTIAL: {
     meaning: "The database UUID and/or the subscription code are missing on the box.",
-    remedies: ["Open the gear menu, then Credential, and set both the database UUID and the subscription code."],
+    remedies: [
+      "Set both the database UUID and the subscription code: boxcert box credential --data-dir DIR --db-uuid UUID --enterprise-code CODE.",
+    ],
   },
   ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION: {
     meaning: "The box could not reach the certificate issuer (network error).",
     remedies: [
       "Check that the box has internet access.",
       "Check that no firewall or VPN blocks the connection to the issuer; some routers with a built-in firewall do.",
-      "The full exception is in the box's logs (gear menu, Download logs); set Log level to debug for more detail.",
+      "The full exception is in the box's log (logs/box.log in its data folder); start the box with --log-level debug for more detail.",
     ],
   },
   ERR_IOT_HTTPS_LOAD_REQUEST_STATUS: {
@@ -75,6 +77,10 @@ export const REFUSALS = {
   identity_mismatch: {
     status: 403,
     message: "this box identifier is registered with another identity key; an operator must free it first",
+  },
+  box_revoked: {
+    status: 403,
+    message: "this box was revoked by an operator: it gets no certificate and its name does not resolve",
   },
   box_not_enrolled: { status: 403, message: "the box is not enrolled for this label; enroll first" },
   csr_names_mismatch: { status: 403, message: "the CSR names differ from the names this box is owed" },

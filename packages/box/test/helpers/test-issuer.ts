@@ -1,7 +1,7 @@
 /**
  * A small issuer speaking wire.ts on a real loopback socket, for the box's own tests (the real issuer's
  * end-to-end tests live elsewhere). It verifies the box's signatures, enrols, issues from a throwaway CA,
- * and answers a repeat request for the same key with the same certificate, like the real one.
+ * and answers a repeat request for the same key with the same certificate (until revoked), like the real one.
  */
 import http from "node:http";
 import https from "node:https";
@@ -36,6 +36,10 @@ export interface TestIssuer {
   lifetimeMs: number;
   /** Forget every enrolment (as if an operator freed the seats). */
   forgetEnrolments(): void;
+  /** Revoke every certificate issued so far: a repeat request for the same key gets a new one. */
+  revokeAll(): void;
+  /** Change the renewAfter the issuer answers for certificates already issued. */
+  setRenewAfter(at: Date): void;
   close(): Promise<void>;
 }
 
@@ -56,6 +60,10 @@ export async function startTestIssuer(options: { zone?: string; tls?: { key: str
     renewFraction: 2 / 3,
     lifetimeMs: 90 * 86400_000,
     forgetEnrolments: () => enrolled.clear(),
+    revokeAll: () => issued.clear(),
+    setRenewAfter: (at) => {
+      for (const [key, response] of issued) issued.set(key, { ...response, renewAfter: at.toISOString() });
+    },
     close: async () => undefined,
   };
 

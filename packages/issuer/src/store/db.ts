@@ -8,6 +8,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
 import type { Database } from "./schema.ts";
 import type { Database as BetterSqliteDatabase } from "better-sqlite3";
 import { migrationProvider } from "./migrations.ts";
+import { startBackgroundCheckpoints, type BackgroundCheckpoints } from "./checkpoints.ts";
 
 export type Dialect = "sqlite" | "postgres";
 
@@ -62,8 +63,17 @@ function redact(url: string): string {
   }
 }
 
-export async function openStore(url: string): Promise<Store> {
+export interface StoreOptions {
+  /**
+   * SQLite: checkpoint the WAL in a worker thread rather than in the commit that fills it (checkpoints.ts).
+   * For the long-running writer (the issuer); short-lived commands do not need the thread.
+   */
+  backgroundCheckpoints?: boolean;
+}
+
+export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
   let db: Kysely<Database>;
+  let sqlite: BetterSqlite | undefined;
   let dialect: Dialect;
   let location: string;
   if (isPostgresUrl(url)) {
@@ -77,7 +87,6 @@ export async function openStore(url: string): Promise<Store> {
     dialect = "sqlite";
     location = resolve(url);
     mkdirSync(dirname(location), { recursive: true });
-    let sqlite;
     try {
       sqlite = new SqliteDatabase(location);
       // WAL lets the dns component read while the issuer writes; NORMAL sync in WAL keeps the database
@@ -100,5 +109,16 @@ export async function openStore(url: string): Promise<Store> {
       cause: error,
     });
   }
-  return { db, dialect, location, close: () => db.destroy() };
+  let checkpoints: BackgroundCheckpoints | null = null;
+  if (sqlite && options.backgroundCheckpoints) checkpoints = startBackgroundCheckpoints(sqlite, location);
+  return {
+    db,
+    dialect,
+    location,
+    async close() {
+      // The worker's connection closes first, so the writer's close finds itself last and removes the WAL.
+      await checkpoints?.stop();
+      await db.destroy();
+    },
+  };
 }

@@ -59,6 +59,49 @@ function buildMigrations(dialect: Dialect): Record<string, Migration> {
       await db.schema.createIndex("certificates_box_created").on("certificates").columns(["box_id", "created_at"]).execute();
     },
   },
+  "0002_zone": {
+    // What the dns component answers from: revoked boxes stop resolving, challenge values are served as
+    // TXT, and one version number moves on every change so dns servers reload only when something changed.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("boxes").addColumn("revoked_at", "text").execute();
+      await db.schema
+        .createTable("dns_challenges")
+        .addColumn("id", "integer", id)
+        .addColumn("label", "text", (c) => c.notNull())
+        .addColumn("value", "text", (c) => c.notNull())
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("dns_challenges_label").on("dns_challenges").columns(["label", "value"]).unique().execute();
+      await db.schema
+        .createTable("zone_state")
+        .addColumn("id", "integer", (c) => c.primaryKey())
+        .addColumn("version", "integer", (c) => c.notNull())
+        .execute();
+      await sql`INSERT INTO zone_state (id, version) VALUES (1, 1)`.execute(db);
+      // Triggers rather than application code: every writer (issuer, admin, a future tool) moves the version.
+      // Only columns that change what dns answers count, so last_seen_at updates do not reload the zone.
+      if (dialect === "postgres") {
+        await sql`CREATE FUNCTION boxcert_bump_zone_version() RETURNS trigger AS $$
+          BEGIN UPDATE zone_state SET version = version + 1 WHERE id = 1; RETURN NULL; END $$ LANGUAGE plpgsql`.execute(db);
+        await sql`CREATE TRIGGER boxes_zone_version AFTER INSERT OR DELETE OR UPDATE OF label, freed_at, revoked_at ON boxes
+          FOR EACH STATEMENT EXECUTE FUNCTION boxcert_bump_zone_version()`.execute(db);
+        await sql`CREATE TRIGGER dns_challenges_zone_version AFTER INSERT OR DELETE OR UPDATE ON dns_challenges
+          FOR EACH STATEMENT EXECUTE FUNCTION boxcert_bump_zone_version()`.execute(db);
+      } else {
+        const bump = "UPDATE zone_state SET version = version + 1 WHERE id = 1;";
+        for (const [name, event] of [
+          ["boxes_zone_insert", "AFTER INSERT ON boxes"],
+          ["boxes_zone_delete", "AFTER DELETE ON boxes"],
+          ["boxes_zone_update", "AFTER UPDATE OF label, freed_at, revoked_at ON boxes"],
+          ["dns_challenges_zone_insert", "AFTER INSERT ON dns_challenges"],
+          ["dns_challenges_zone_delete", "AFTER DELETE ON dns_challenges"],
+          ["dns_challenges_zone_update", "AFTER UPDATE ON dns_challenges"],
+        ]) {
+          await sql.raw(`CREATE TRIGGER ${name} ${event} BEGIN ${bump} END`).execute(db);
+        }
+      }
+    },
+  },
   };
 }
 

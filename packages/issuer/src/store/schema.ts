@@ -37,6 +37,22 @@ export interface BoxesTable {
   last_seen_at: string;
   /** Set when an operator frees the box: the seat and identity are released, the label no longer resolves. */
   freed_at: string | null;
+  /** Set when an operator revokes the box: its name stops resolving and it gets no certificate. */
+  revoked_at: string | null;
+}
+
+export interface DnsChallengesTable {
+  id: Generated<number>;
+  label: string;
+  /** The `_acme-challenge` TXT value (base64url key authorization digest). */
+  value: string;
+  created_at: string;
+}
+
+export interface ZoneStateTable {
+  id: number;
+  /** Moved by triggers on every change dns answers from; the SOA serial. */
+  version: number;
 }
 
 export interface CertificatesTable {
@@ -60,4 +76,6 @@ export interface Database {
   databases: DatabasesTable;
   boxes: BoxesTable;
   certificates: CertificatesTable;
+  dns_challenges: DnsChallengesTable;
+  zone_state: ZoneStateTable;
 }

@@ -1,0 +1,99 @@
+/** `boxcert dns`: wires the flags (options.ts) to the zone loader, the DNS sockets and the metrics endpoint. */
+import type { Command } from "commander";
+import { Option } from "commander";
+import pino, { type Logger } from "pino";
+import { startDnsServer, startMetricsEndpoint, type RunningDnsServer, type RunningMetricsEndpoint } from "./server.ts";
+import { openDnsZone } from "./zone-loader.ts";
+import { prometheusText, recordAnswer } from "./metrics.ts";
+import {
+  buildDnsConfig,
+  collect,
+  parseAllow,
+  parseDomainName,
+  parseHostPort,
+  parseLogLevel,
+  parseNameServer,
+  parseZone,
+  pinoLevel,
+  type DnsFlags,
+} from "./options.ts";
+
+export interface RunningDns {
+  port: number;
+  metricsPort: number | null;
+  /** Re-reads the store now rather than at the next poll. */
+  refresh(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts everything `boxcert dns` runs; undoes what was started when a later step fails. */
+export async function runDns(flags: DnsFlags, logger: Logger): Promise<RunningDns> {
+  const config = buildDnsConfig(flags);
+  const zone = await openDnsZone(flags.store, logger);
+  let server: RunningDnsServer | null = null;
+  let metrics: RunningMetricsEndpoint | null = null;
+  try {
+    server = await startDnsServer({ host: flags.listen.host, port: flags.listen.port, config, zone, logger, metrics: { recordAnswer } });
+    if (flags.metrics) {
+      metrics = await startMetricsEndpoint({ host: flags.metrics.host, port: flags.metrics.port, text: prometheusText, logger });
+    }
+  } catch (err) {
+    await server?.close();
+    await zone.close();
+    throw err;
+  }
+  const host = flags.listen.host.includes(":") ? `[${flags.listen.host}]` : flags.listen.host;
+  logger.info(
+    {
+      listen: `${host}:${server.port}`,
+      zone: config.zone,
+      nameServers: config.nameServers,
+      caa: config.caa,
+      allow: config.allow,
+      metrics: metrics ? `${flags.metrics!.host}:${metrics.port}` : null,
+    },
+    "dns listening (UDP and TCP)",
+  );
+  const running = server;
+  const endpoint = metrics;
+  return {
+    port: running.port,
+    metricsPort: endpoint?.port ?? null,
+    refresh: () => zone.refresh(),
+    async close() {
+      await Promise.all([running.close(), endpoint?.close()]);
+      await zone.close();
+    },
+  };
+}
+
+export function registerDnsCommand(program: Command): void {
+  program
+    .command("dns")
+    .description("run the authoritative DNS server of the zone (UDP and TCP on one port)")
+    .requiredOption("--zone <zone>", "the zone this server is authoritative for, e.g. iot.example.net", parseZone)
+    .requiredOption("--listen <ip:port>", "address for UDP and TCP, e.g. 0.0.0.0:53 or 127.0.0.1:5353", parseHostPort)
+    .requiredOption("--store <url>", "the issuer's store: SQLite file path, or postgres://...")
+    .option("--ns <name=ip>", "a name server of the zone, with its address (repeatable; default: ns1.<zone>=<listen address>)", collect(parseNameServer))
+    .option("--caa <domain>", "a CA allowed to issue for the zone (repeatable; default: letsencrypt.org)", collect((v: string) => parseDomainName(v, "CA domain")))
+    .option("--allow <ranges>", "comma-separated CIDR ranges encoded addresses must fall in (replaces the private-range default)", parseAllow)
+    .option("--hostmaster <name>", "SOA mailbox as a domain name (default: hostmaster.<zone>)", (v: string) => parseDomainName(v, "hostmaster name"))
+    .option("--metrics <ip:port>", "serve GET /metrics (Prometheus text) on this address", parseHostPort)
+    .addOption(new Option("--log-level <level>", "debug, info, warning or error; debug logs one line per query").argParser(parseLogLevel).default("info"))
+    .action(async (flags: DnsFlags) => {
+      const logger = pino({ level: pinoLevel(flags.logLevel), base: { component: "dns" } });
+      const dns = await runDns(flags, logger);
+      const stop = (signal: string) => {
+        logger.info({ signal }, "dns stopping");
+        dns.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            logger.error({ err }, "dns did not stop cleanly");
+            process.exit(1);
+          },
+        );
+      };
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+}

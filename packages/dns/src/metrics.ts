@@ -1,0 +1,66 @@
+/**
+ * Counters of what the DNS server answered, in the Prometheus text exposition format (version 0.0.4).
+ * Recording is a Map increment or two per query; the text is built only when scraped.
+ *
+ * Label values are bounded: rcodes are the few answer.ts sends, and query types outside a fixed list are
+ * counted as "OTHER", so a client sending every type number cannot grow the series without limit.
+ */
+import type { Answer } from "./zone.ts";
+
+const RCODES = ["NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "NOTIMP", "SERVFAIL", "BADVERS"] as const;
+const QTYPES = new Set([
+  "A", "AAAA", "TXT", "SOA", "NS", "CAA", "ANY", "CNAME", "MX", "PTR", "SRV", "HTTPS", "SVCB", "DS", "DNSKEY",
+  "NSEC", "NSEC3", "RRSIG", "HINFO", "NAPTR", "TLSA", "AXFR", "IXFR", "OPT", "SPF", "URI",
+]);
+
+export class DnsMetrics {
+  private readonly responses = new Map<string, number>(RCODES.map((rcode) => [rcode, 0]));
+  private readonly queries = new Map<string, number>();
+  private dropped = 0;
+  private truncated = 0;
+
+  /** One call per packet answer() handled, dropped ones included. */
+  recordAnswer(answer: Answer): void {
+    const qtype = answer.qtype === "-" ? "NONE" : QTYPES.has(answer.qtype) ? answer.qtype : "OTHER";
+    this.queries.set(qtype, (this.queries.get(qtype) ?? 0) + 1);
+    if (answer.response === null) {
+      this.dropped++;
+      return;
+    }
+    this.responses.set(answer.rcode, (this.responses.get(answer.rcode) ?? 0) + 1);
+    if (answer.response.length > 2 && (answer.response[2]! & 0x02) !== 0) this.truncated++;
+  }
+
+  prometheusText(): string {
+    const lines = [
+      "# HELP boxcert_dns_queries_total DNS packets received, by query type (NONE: no readable question, OTHER: a rarer type).",
+      "# TYPE boxcert_dns_queries_total counter",
+      ...[...this.queries].sort(([a], [b]) => a.localeCompare(b)).map(([qtype, n]) => `boxcert_dns_queries_total{qtype="${qtype}"} ${n}`),
+      "# HELP boxcert_dns_responses_total DNS responses sent, by response code.",
+      "# TYPE boxcert_dns_responses_total counter",
+      ...[...this.responses].map(([rcode, n]) => `boxcert_dns_responses_total{rcode="${escapeLabel(rcode)}"} ${n}`),
+      "# HELP boxcert_dns_dropped_total DNS packets dropped unanswered (shorter than a header, or responses).",
+      "# TYPE boxcert_dns_dropped_total counter",
+      `boxcert_dns_dropped_total ${this.dropped}`,
+      "# HELP boxcert_dns_truncated_total UDP responses sent truncated (TC) because the answer did not fit.",
+      "# TYPE boxcert_dns_truncated_total counter",
+      `boxcert_dns_truncated_total ${this.truncated}`,
+    ];
+    return `${lines.join("\n")}\n`;
+  }
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
+}
+
+/** The process's counters, as `boxcert dns` wires them (cli.ts); tests make their own DnsMetrics. */
+const processMetrics = new DnsMetrics();
+
+export function recordAnswer(answer: Answer): void {
+  processMetrics.recordAnswer(answer);
+}
+
+export function prometheusText(): string {
+  return processMetrics.prometheusText();
+}

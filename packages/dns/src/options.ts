@@ -1,0 +1,141 @@
+/**
+ * The command line of `boxcert dns`, validated once at the edge: every value below this file is typed and
+ * already checked (zone syntax, NAME=IP pairs, CIDR ranges, HOST:PORT).
+ */
+import { isIP } from "node:net";
+import { InvalidArgumentError } from "commander";
+import { isZone } from "@boxcert/shared";
+import { DEFAULT_ALLOW, DEFAULT_TTL, type DnsConfig, type NameServer } from "./zone.ts";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** The flags as commander hands them over (after the per-flag parsers below). */
+export interface DnsFlags {
+  zone: string;
+  listen: HostPort;
+  store: string;
+  ns?: Array<{ name: string; address: string | null }>;
+  caa?: string[];
+  allow?: string[];
+  hostmaster?: string;
+  metrics?: HostPort;
+  logLevel: LogLevel;
+}
+
+/** DESIGN.md's level names; pino calls the third one `warn`. */
+export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function pinoLevel(level: LogLevel): string {
+  return level === "warning" ? "warn" : level;
+}
+
+export function parseLogLevel(value: string): LogLevel {
+  const level = value === "warn" ? "warning" : value;
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new InvalidArgumentError(`"${value}" is not a log level (${LOG_LEVELS.join(", ")})`);
+  }
+  return level as LogLevel;
+}
+
+/** Commander's accumulator for repeatable flags (`--ns a=1 --ns b=2`). */
+export function collect<T>(parse: (value: string) => T): (value: string, previous: T[] | undefined) => T[] {
+  return (value, previous) => [...(previous ?? []), parse(value)];
+}
+
+/** A domain name given on the command line: lowercase, no trailing dot (`Ns1.Example.NET.` is accepted). */
+export function parseDomainName(value: string, what = "domain name"): string {
+  const name = value.trim().toLowerCase().replace(/\.$/, "");
+  if (!isZone(name)) throw new InvalidArgumentError(`"${value}" is not a ${what} (example: iot.example.net)`);
+  return name;
+}
+
+export function parseZone(value: string): string {
+  return parseDomainName(value, "DNS zone name");
+}
+
+/**
+ * `HOST:PORT` or `[IPv6]:PORT`, where HOST is an IP address: a DNS server binds addresses, and the UDP
+ * socket's family (udp4/udp6) must be known before anything is resolved.
+ */
+export function parseHostPort(value: string): HostPort {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(value.trim());
+  const port = match ? Number(match[3]) : NaN;
+  const host = match ? (match[1] ?? match[2])! : "";
+  if (!match || port > 65535 || isIP(host) === 0) {
+    throw new InvalidArgumentError(`"${value}" is not IP:PORT (examples: 127.0.0.1:5353, [::1]:5353, 0.0.0.0:53)`);
+  }
+  return { host, port };
+}
+
+/** `--ns NAME=IP`; the address may be left out only for a name server outside the zone (no glue needed). */
+export function parseNameServer(value: string): { name: string; address: string | null } {
+  const [rawName, address, ...rest] = value.split("=");
+  if (rest.length > 0 || rawName === undefined) throw new InvalidArgumentError(`--ns "${value}" is not NAME=IP (example: ns1.iot.example.net=192.0.2.53)`);
+  const name = parseDomainName(rawName, "name server name");
+  if (address === undefined) return { name, address: null };
+  if (isIP(address.trim()) === 0) throw new InvalidArgumentError(`--ns "${value}": "${address}" is not an IP address`);
+  return { name, address: address.trim().toLowerCase() };
+}
+
+/** One CIDR range (`10.0.0.0/8`, `fd00::/8`); a bare address is a one-address range. */
+export function parseCidr(value: string): string {
+  const [address = "", prefix, ...rest] = value.trim().split("/");
+  const family = isIP(address);
+  const max = family === 4 ? 32 : 128;
+  const bits = prefix === undefined ? max : Number(prefix);
+  if (family === 0 || rest.length > 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix)) || bits > max) {
+    throw new InvalidArgumentError(`"${value}" is not a CIDR range (examples: 10.0.0.0/8, fd00::/8)`);
+  }
+  return `${address.toLowerCase()}/${bits}`;
+}
+
+/** `--allow 10.0.0.0/8,192.168.0.0/16`: the list replaces the default ranges. */
+export function parseAllow(value: string): string[] {
+  const ranges = value.split(",").map((part) => part.trim()).filter((part) => part !== "");
+  if (ranges.length === 0) throw new InvalidArgumentError(`--allow "${value}" names no range`);
+  return ranges.map(parseCidr);
+}
+
+function isUnspecified(host: string): boolean {
+  return host === "0.0.0.0" || /^[0:]+$/.test(host);
+}
+
+function inZone(name: string, zone: string): boolean {
+  return name === zone || name.endsWith(`.${zone}`);
+}
+
+/** The answer function's configuration, from the flags and the defaults docs/dns.md lists. */
+export function buildDnsConfig(flags: DnsFlags): DnsConfig {
+  const zone = flags.zone;
+  let given = flags.ns;
+  if (!given || given.length === 0) {
+    if (isUnspecified(flags.listen.host)) {
+      throw new Error(`--listen ${flags.listen.host} is every address, so it says nothing about where resolvers reach this server: give --ns NAME=IP`);
+    }
+    given = [{ name: `ns1.${zone}`, address: flags.listen.host }];
+  }
+  // Several --ns flags with one name are one name server with several addresses (A and AAAA glue).
+  const byName = new Map<string, NameServer>();
+  for (const { name, address } of given) {
+    const server = byName.get(name) ?? { name, addresses: [] };
+    if (address !== null && !server.addresses.includes(address)) server.addresses.push(address);
+    byName.set(name, server);
+  }
+  for (const server of byName.values()) {
+    if (inZone(server.name, zone) && server.addresses.length === 0) {
+      throw new Error(`--ns ${server.name} is inside the zone ${zone}: give its address (--ns ${server.name}=IP) so the apex can answer its glue`);
+    }
+  }
+  return {
+    zone,
+    nameServers: [...byName.values()],
+    caa: flags.caa && flags.caa.length > 0 ? [...new Set(flags.caa)] : ["letsencrypt.org"],
+    allow: flags.allow ?? [...DEFAULT_ALLOW],
+    ttl: { ...DEFAULT_TTL },
+    hostmaster: flags.hostmaster ?? `hostmaster.${zone}`,
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * What the dns component answers from, in the store: challenge TXT values (written by the ACME path,
+ * read by dns), box revocation, and the zone version the triggers move (store/migrations.ts 0002).
+ */
+import type { Kysely } from "kysely";
+import type { Database } from "./store/schema.ts";
+import { RegistryError } from "./registry.ts";
+
+export interface ZoneRecordsSnapshot {
+  version: number;
+  activeLabels: Set<string>;
+  challenges: Map<string, string[]>;
+}
+
+const CHALLENGE_VALUE = /^[A-Za-z0-9_-]{1,255}$/;
+
+export class ZoneRecords {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Adds a `_acme-challenge.<label>` TXT value; adding one that is there already is a no-op. */
+  async addChallenge(label: string, value: string, now = new Date()): Promise<void> {
+    if (!CHALLENGE_VALUE.test(value)) throw new RegistryError("invalid", `a challenge value is 1-255 base64url characters, not "${value.slice(0, 40)}"`);
+    await this.db
+      .insertInto("dns_challenges")
+      .values({ label: label.toLowerCase(), value, created_at: now.toISOString() })
+      .onConflict((oc) => oc.columns(["label", "value"]).doNothing())
+      .execute();
+  }
+
+  async removeChallenge(label: string, value: string): Promise<void> {
+    await this.db.deleteFrom("dns_challenges").where("label", "=", label.toLowerCase()).where("value", "=", value).execute();
+  }
+
+  /** Removes challenge values older than `before` (left by a crash mid-order); returns how many. */
+  async removeChallengesBefore(before: Date): Promise<number> {
+    const result = await this.db.deleteFrom("dns_challenges").where("created_at", "<", before.toISOString()).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async listChallenges(): Promise<Array<{ label: string; value: string; createdAt: string }>> {
+    const rows = await this.db.selectFrom("dns_challenges").select(["label", "value", "created_at"]).orderBy("id").execute();
+    return rows.map((r) => ({ label: r.label, value: r.value, createdAt: r.created_at }));
+  }
+
+  /** The version the triggers move; cheap enough to poll several times a second. */
+  async version(): Promise<number> {
+    const row = await this.db.selectFrom("zone_state").select("version").where("id", "=", 1).executeTakeFirst();
+    return Number(row?.version ?? 0);
+  }
+
+  /** Everything dns answers from, read in one transaction so the version matches the data. */
+  async snapshot(): Promise<ZoneRecordsSnapshot> {
+    return this.db.transaction().execute(async (trx) => {
+      const version = await trx.selectFrom("zone_state").select("version").where("id", "=", 1).executeTakeFirst();
+      const boxes = await trx.selectFrom("boxes").select("label").where("freed_at", "is", null).where("revoked_at", "is", null).execute();
+      const values = await trx.selectFrom("dns_challenges").select(["label", "value"]).orderBy("id").execute();
+      const challenges = new Map<string, string[]>();
+      for (const { label, value } of values) {
+        const list = challenges.get(label);
+        if (list) list.push(value);
+        else challenges.set(label, [value]);
+      }
+      return { version: Number(version?.version ?? 0), activeLabels: new Set(boxes.map((b) => b.label)), challenges };
+    });
+  }
+}

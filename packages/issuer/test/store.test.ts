@@ -1,0 +1,131 @@
+/**
+ * The store's hot-path machinery: queries compiled once, group commit, WAL checkpoints in a worker. The
+ * issuance path through them is also run on PostgreSQL when BOXCERT_TEST_POSTGRES_URL names an empty
+ * database (e.g. postgres://postgres@127.0.0.1:5432/boxcert_test); without it that test is skipped.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, statSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { sql } from "kysely";
+import { openStore, type Store } from "../src/store/db.ts";
+import { PreparedQuery } from "../src/store/prepared.ts";
+import { GroupCommit } from "../src/store/group-commit.ts";
+import { Registry, type NewCertificate } from "../src/registry.ts";
+
+function sqlitePath(): string {
+  return join(mkdtempSync(join(tmpdir(), "boxcert-store-")), "registry.sqlite");
+}
+
+test("a prepared query binds each value where kysely put it, whatever the clause order", async () => {
+  const store = await openStore(sqlitePath());
+  await store.db.insertInto("subscriptions").values({ code: "S1", state: "in_progress", iot_box_seats: 3, created_at: "2026-01-01" }).execute();
+  await store.db.insertInto("subscriptions").values({ code: "S2", state: "paused", iot_box_seats: 5, created_at: "2026-01-02" }).execute();
+  // The select list's value comes first in the SQL text, the where clause's after, the limit's last.
+  const query = PreparedQuery.build(["code", "extra"], (v: { code: string; extra: number }) =>
+    store.db
+      .selectFrom("subscriptions")
+      .select((eb) => ["code", "iot_box_seats", eb.val(v.extra).as("extra")])
+      .where("code", "=", v.code)
+      .limit(1),
+  );
+  assert.match(query.sql, /^select .* \? as "extra" from .* where "code" = \? limit \?$/);
+  assert.deepEqual((await query.execute(store.db, { code: "S2", extra: 7 })).rows, [{ code: "S2", iot_box_seats: 5, extra: 7 }]);
+  assert.deepEqual((await query.execute(store.db, { code: "S1", extra: 8 })).rows, [{ code: "S1", iot_box_seats: 3, extra: 8 }]);
+  assert.deepEqual((await query.execute(store.db, { code: "nope", extra: 9 })).rows, []);
+  assert.throws(
+    () => PreparedQuery.build(["code", "unused"], (v: { code: string; unused: string }) => store.db.selectFrom("subscriptions").select("id").where("code", "=", v.code)),
+    /never uses unused/,
+  );
+  await store.close();
+});
+
+test("group commit: concurrent writes share one transaction; a failing one fails alone", async () => {
+  const store = await openStore(sqlitePath());
+  const transactions: number[] = [];
+  const commits = new GroupCommit(store.db, async (trx, code: string) => {
+    const id = Number((await sql<{ id: number }>`select count(*) as id from subscriptions`.execute(trx)).rows[0]!.id);
+    transactions.push(id);
+    await trx.insertInto("subscriptions").values({ code, state: "in_progress", iot_box_seats: 1, created_at: "2026-01-01" }).execute();
+  });
+  await Promise.all(["A", "B", "C"].map((code) => commits.add(code)));
+  assert.deepEqual(transactions, [0, 1, 2], "each write sees the ones before it in the batch");
+  const outcomes = await Promise.allSettled(["D", "A", "E"].map((code) => commits.add(code)));
+  assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled"]);
+  assert.match(String((outcomes[1] as PromiseRejectedResult).reason), /UNIQUE/);
+  const codes = (await store.db.selectFrom("subscriptions").select("code").orderBy("code").execute()).map((r) => r.code);
+  assert.deepEqual(codes, ["A", "B", "C", "D", "E"]);
+  await commits.add("F");
+  assert.equal((await store.db.selectFrom("subscriptions").select("code").where("code", "=", "F").execute()).length, 1);
+  await store.close();
+});
+
+test("background checkpoints copy the WAL into the database file; closing removes the WAL", async () => {
+  const path = sqlitePath();
+  const store = await openStore(path, { backgroundCheckpoints: true });
+  const before = statSync(path).size;
+  // Far fewer pages than the writer's own automatic checkpoint threshold: only the worker copies them.
+  for (let i = 0; i < 20; i++) {
+    await store.db
+      .insertInto("subscriptions")
+      .values({ code: `S${i}`, state: "in_progress", iot_box_seats: 1, created_at: "x".repeat(3000) })
+      .execute();
+  }
+  const deadline = Date.now() + 10_000;
+  while (statSync(path).size <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(statSync(path).size > before, "the database file grew without the writer checkpointing");
+  await store.close();
+  assert.equal(existsSync(`${path}-wal`), false, "the WAL is removed once both connections are closed");
+  const reopened = await openStore(path);
+  assert.equal((await reopened.db.selectFrom("subscriptions").select("code").execute()).length, 20);
+  await reopened.close();
+});
+
+const postgresUrl = process.env.BOXCERT_TEST_POSTGRES_URL;
+
+test("the certificate path's statements run on PostgreSQL too", { skip: !postgresUrl && "set BOXCERT_TEST_POSTGRES_URL to run" }, async () => {
+  const store: Store = await openStore(postgresUrl!);
+  try {
+    const registry = new Registry(store);
+    const code = `PG-${randomUUID()}`;
+    await registry.addSubscription({ code, state: "in_progress", seats: 2 });
+    const uuid = randomUUID();
+    await registry.addDatabase({ uuid, subscription: code, kind: "production" });
+    const enrolledAt = new Date("2026-01-01T00:00:00Z");
+    const { box } = await registry.enroll({ dbUuid: uuid, enterpriseCode: code, identifier: "b", identityKey: "K" }, enrolledAt);
+    const notEnrolled = await registry.issuanceState(uuid, "other", new Date(0));
+    assert.deepEqual(notEnrolled.facts, await registry.eligibilityFacts(uuid, "other"));
+    assert.deepEqual(notEnrolled.facts.takenSeats, [1]);
+    const certificate = (serial: string, day: number): NewCertificate => ({
+      boxId: box!.id,
+      serial,
+      names: ["*.x.test", "x.test"],
+      publicKeySha256: `pk-${serial}`,
+      chainPem: `PEM ${serial}`,
+      source: "embedded",
+      notBefore: new Date(Date.UTC(2026, 0, day)),
+      notAfter: new Date(Date.UTC(2026, 0, day + 1)),
+      renewAfter: new Date(Date.UTC(2026, 0, day)),
+      now: new Date(Date.UTC(2026, 0, day)),
+    });
+    const serial = () => randomUUID().replaceAll("-", "");
+    const [a, b, c] = [serial(), serial(), serial()];
+    await Promise.all([registry.insertCertificate(certificate(a, 2)), registry.insertCertificate(certificate(b, 3), { touchBox: true })]);
+    await assert.rejects(registry.insertCertificate(certificate(a, 4)), /duplicate key|unique/i);
+    await registry.insertCertificate(certificate(c, 5));
+    const state = await registry.issuanceState(uuid.toUpperCase(), "b", new Date(Date.UTC(2026, 0, 3)));
+    assert.deepEqual(state.facts, await registry.eligibilityFacts(uuid, "b"));
+    assert.equal(state.issuedSince, 2);
+    assert.equal(state.oldestSince, "2026-01-03T00:00:00.000Z");
+    assert.equal(state.lastSeenAt, "2026-01-03T00:00:00.000Z");
+    assert.equal(state.latest!.publicKeySha256, `pk-${c}`);
+    assert.equal((await registry.storedCertificate(state.latest!.id))!.serial, c);
+    await registry.revokeCertificate(c);
+    assert.equal(await registry.storedCertificate(state.latest!.id), null);
+    assert.equal((await registry.issuanceState(uuid, "b", new Date(0))).latest!.publicKeySha256, `pk-${b}`);
+  } finally {
+    await store.close();
+  }
+});
