@@ -137,6 +137,47 @@ type CertificateValues = {
   createdAt: string;
 };
 
+/** The columns eligibility reads: the database, its subscription and the active box of the identifier. */
+const FACT_COLUMNS = [
+  "d.id as database_id",
+  "d.kind",
+  "s.id as subscription_id",
+  "s.code",
+  "s.state",
+  "s.iot_box_seats",
+  "b.id as box_id",
+  "b.label",
+  "b.identity_key",
+  "b.seat",
+  "b.revoked_at",
+] as const;
+
+interface FactRow {
+  database_id: number;
+  kind: DatabaseKind;
+  subscription_id: number;
+  code: string;
+  state: SubscriptionState;
+  iot_box_seats: number;
+  box_id: number | null;
+  label: string | null;
+  identity_key: string | null;
+  seat: number | null;
+  revoked_at: string | null;
+}
+
+function factsFromRow(row: FactRow, takenSeats: number[]): EligibilityFacts {
+  return {
+    database: { id: row.database_id, kind: row.kind },
+    subscription: { id: row.subscription_id, code: row.code, state: row.state, iotBoxSeats: Number(row.iot_box_seats) },
+    box:
+      row.box_id !== null
+        ? { id: row.box_id, label: row.label!, identityKey: row.identity_key!, seat: Number(row.seat), revoked: row.revoked_at !== null }
+        : null,
+    takenSeats,
+  };
+}
+
 /**
  * The statements of the certificate path, compiled once per store (store/prepared.ts); written with
  * kysely like the rest, so they stay portable between SQLite and PostgreSQL.
@@ -163,17 +204,7 @@ function hotQueries(db: Kysely<Database>) {
           ),
         )
         .select((eb) => [
-          "d.id as database_id",
-          "d.kind",
-          "s.id as subscription_id",
-          "s.code",
-          "s.state",
-          "s.iot_box_seats",
-          "b.id as box_id",
-          "b.label",
-          "b.identity_key",
-          "b.seat",
-          "b.revoked_at",
+          ...FACT_COLUMNS,
           "b.last_seen_at",
           "c.id as latest_id",
           "c.public_key_sha256",
@@ -466,32 +497,11 @@ export class Registry {
       .leftJoin("boxes as b", (join) =>
         join.onRef("b.database_id", "=", "d.id").on("b.identifier", "=", identifier).on("b.freed_at", "is", null),
       )
-      .select([
-        "d.id as database_id",
-        "d.kind",
-        "s.id as subscription_id",
-        "s.code",
-        "s.state",
-        "s.iot_box_seats",
-        "b.id as box_id",
-        "b.label",
-        "b.identity_key",
-        "b.seat",
-        "b.revoked_at",
-      ])
+      .select(FACT_COLUMNS)
       .where("d.uuid", "=", dbUuid.toLowerCase())
       .executeTakeFirst();
     if (!row) return { database: null, subscription: null, box: null, takenSeats: [] };
-    const takenSeats = row.box_id === null ? await this.takenSeats(row.subscription_id, db) : [];
-    return {
-      database: { id: row.database_id, kind: row.kind },
-      subscription: { id: row.subscription_id, code: row.code, state: row.state, iotBoxSeats: Number(row.iot_box_seats) },
-      box:
-        row.box_id !== null
-          ? { id: row.box_id, label: row.label!, identityKey: row.identity_key!, seat: Number(row.seat), revoked: row.revoked_at !== null }
-          : null,
-      takenSeats,
-    };
+    return factsFromRow(row, row.box_id === null ? await this.takenSeats(row.subscription_id, db) : []);
   }
 
   /** Seat numbers held by the subscription's active boxes. */
@@ -566,16 +576,8 @@ export class Registry {
     const { rows } = await this.hot.issuanceState.execute(this.db, { dbUuid: dbUuid.toLowerCase(), identifier, since: since.toISOString() });
     const row = rows[0];
     if (!row) return { facts: { database: null, subscription: null, box: null, takenSeats: [] }, lastSeenAt: null, latest: null, issuedSince: 0, oldestSince: null };
-    const facts: EligibilityFacts = {
-      database: { id: row.database_id, kind: row.kind },
-      subscription: { id: row.subscription_id, code: row.code, state: row.state, iotBoxSeats: Number(row.iot_box_seats) },
-      box:
-        row.box_id !== null
-          ? { id: row.box_id, label: row.label!, identityKey: row.identity_key!, seat: Number(row.seat), revoked: row.revoked_at !== null }
-          : null,
-      // Only a box that is not enrolled needs them (eligibility tells "no free seat" from "not enrolled").
-      takenSeats: row.box_id === null ? await this.takenSeats(row.subscription_id) : [],
-    };
+    // Only a box that is not enrolled needs the taken seats (eligibility tells "no free seat" from "not enrolled").
+    const facts = factsFromRow(row, row.box_id === null ? await this.takenSeats(row.subscription_id) : []);
     return {
       facts,
       lastSeenAt: row.last_seen_at,

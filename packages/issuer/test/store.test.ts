@@ -1,7 +1,7 @@
 /**
  * The store's hot-path machinery: queries compiled once, group commit, WAL checkpoints in a worker. The
- * issuance path through them is also run on PostgreSQL when BOXCERT_TEST_POSTGRES_URL names an empty
- * database (e.g. postgres://postgres@127.0.0.1:5432/boxcert_test); without it that test is skipped.
+ * issuance path through them also runs on a real PostgreSQL started for the test (or on the empty
+ * database BOXCERT_TEST_POSTGRES_URL names).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -14,6 +14,8 @@ import { openStore, type Store } from "../src/store/db.ts";
 import { PreparedQuery } from "../src/store/prepared.ts";
 import { GroupCommit } from "../src/store/group-commit.ts";
 import { Registry, type NewCertificate } from "../src/registry.ts";
+import { startPostgres } from "../../../test/support/postgres.ts";
+import { ZoneRecords } from "../src/zone-records.ts";
 
 function sqlitePath(): string {
   return join(mkdtempSync(join(tmpdir(), "boxcert-store-")), "registry.sqlite");
@@ -83,10 +85,10 @@ test("background checkpoints copy the WAL into the database file; closing remove
   await reopened.close();
 });
 
-const postgresUrl = process.env.BOXCERT_TEST_POSTGRES_URL;
-
-test("the certificate path's statements run on PostgreSQL too", { skip: !postgresUrl && "set BOXCERT_TEST_POSTGRES_URL to run" }, async () => {
-  const store: Store = await openStore(postgresUrl!);
+test("the certificate path's statements run on PostgreSQL too", async () => {
+  // A real server started for this test (test/support/postgres.ts); BOXCERT_TEST_POSTGRES_URL uses another.
+  const server = process.env.BOXCERT_TEST_POSTGRES_URL ? null : await startPostgres();
+  const store: Store = await openStore(process.env.BOXCERT_TEST_POSTGRES_URL ?? server!.url);
   try {
     const registry = new Registry(store);
     const code = `PG-${randomUUID()}`;
@@ -125,7 +127,19 @@ test("the certificate path's statements run on PostgreSQL too", { skip: !postgre
     await registry.revokeCertificate(c);
     assert.equal(await registry.storedCertificate(state.latest!.id), null);
     assert.equal((await registry.issuanceState(uuid, "b", new Date(0))).latest!.publicKeySha256, `pk-${b}`);
+    // The zone version triggers (plpgsql) move on box changes that dns answers from, and only those.
+    const records = new ZoneRecords(store.db);
+    const before = await records.version();
+    await registry.insertCertificate({ boxId: box!.id, serial: "ff01", names: ["a", "b"], publicKeySha256: "x", chainPem: "P", source: "embedded", notBefore: enrolledAt, notAfter: enrolledAt, renewAfter: enrolledAt, now: enrolledAt }, { touchBox: true });
+    assert.equal(await records.version(), before, "last_seen_at does not move the zone");
+    await records.addChallenge(box!.label, "value-1");
+    await registry.revokeBox(box!.label);
+    const snapshot = await records.snapshot();
+    assert.equal(snapshot.version, before + 2);
+    assert.deepEqual(snapshot.challenges.get(box!.label), ["value-1"]);
+    assert.ok(!snapshot.activeLabels.has(box!.label));
   } finally {
     await store.close();
+    server?.stop();
   }
 });

@@ -1,0 +1,52 @@
+/**
+ * A real PostgreSQL for tests: Debian's server binaries, a fresh cluster in a temporary folder owned by
+ * the `postgres` user, on a free loopback port; stopped (and removed) at the end.
+ */
+import { execFileSync } from "node:child_process";
+import { chownSync, existsSync, readdirSync, rmSync } from "node:fs";
+import { userInfo } from "node:os";
+import { join } from "node:path";
+import { freePort, tempDir } from "./processes.ts";
+
+export interface Postgres {
+  url: string;
+  stop(): void;
+}
+
+function serverBin(): string {
+  const root = "/usr/lib/postgresql";
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, "bin", "initdb"))) : [];
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
+  if (!newest) throw new Error("PostgreSQL server binaries not found: run apt-get install -y postgresql (scripts/test.sh does)");
+  return join(root, newest, "bin");
+}
+
+export async function startPostgres(): Promise<Postgres> {
+  const bin = serverBin();
+  const dir = tempDir("boxcert-pg-");
+  const data = join(dir, "data");
+  // initdb refuses to run as root; the cluster belongs to the postgres user, as on a Debian server.
+  const asPostgres = userInfo().uid === 0 ? ["runuser", "-u", "postgres", "--"] : [];
+  if (userInfo().uid === 0) {
+    const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
+    const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
+    chownSync(dir, uid, gid);
+  }
+  const run = (command: string, args: string[]) => {
+    const [file, ...rest] = [...asPostgres, join(bin, command), ...args];
+    execFileSync(file!, rest, { stdio: "pipe" });
+  };
+  const port = await freePort();
+  run("initdb", ["-D", data, "-A", "trust", "-U", "boxcert", "--no-sync", "-E", "UTF8"]);
+  run("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-w", "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, "start"]);
+  return {
+    url: `postgres://boxcert@127.0.0.1:${port}/postgres`,
+    stop() {
+      try {
+        run("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
