@@ -10,6 +10,7 @@ import type { CertificateSource } from "./certificate-source.ts";
 import { decideEligibility } from "./eligibility.ts";
 import { identityPublicKey, verifyBodySignature } from "./identity.ts";
 import { verifyCsr, CsrError } from "./csr.ts";
+import { SourceRefusedError, SourceUnavailableError } from "./acme.ts";
 
 export type Clock = () => number;
 
@@ -152,7 +153,22 @@ export class Issuance {
       return error(429, "rate_limited", `label ${box.label} already got ${state.issuedSince} certificates this week (limit ${this.options.maxCertificatesPerWeek})`, retryAfter);
     }
 
-    const issued = await this.options.source.issue({ label: box.label, zone, names, csr, lifetimeMs: this.options.lifetimeMs, now });
+    let issued;
+    try {
+      issued = await this.options.source.issue({ label: box.label, zone, names, csr, lifetimeMs: this.options.lifetimeMs, now });
+    } catch (err) {
+      // The box keeps any valid certificate and comes back after Retry-After.
+      if (err instanceof SourceUnavailableError) {
+        this.options.logger.warn({ label: box.label, err: err.message }, "certificate source unavailable");
+        return error(503, "ca_unavailable", err.message, err.retryAfterSeconds);
+      }
+      // 502: the request was valid and the box eligible; the upstream CA said no, with its reason.
+      if (err instanceof SourceRefusedError) {
+        this.options.logger.warn({ label: box.label, err: err.message, problem: err.problemType }, "certificate source refused");
+        return error(502, "ca_refused", err.message);
+      }
+      throw err;
+    }
     // Measured from now, not from notBefore: a backdated notBefore would pull short lifetimes into the past.
     const start = Math.max(issued.notBefore.getTime(), now.getTime());
     const renewAfter = new Date(start + (issued.notAfter.getTime() - start) * (0.6 + 0.1 * this.random()));

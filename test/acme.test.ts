@@ -1,0 +1,121 @@
+/**
+ * The ACME path with real processes: box → issuer (--ca acme) → Pebble → boxcert dns (DNS-01 over TCP) →
+ * the box serves a certificate of Pebble's, carrying its own key; and a CA that is down reaches the box as
+ * a 503 it recovers from.
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import { freePort, startBoxcert, tempDir, type Proc } from "./support/processes.ts";
+import { connect, customer, startBox, startIssuerProcess, ZONE, type Box, type Issuer } from "./support/system.ts";
+import { startPebble, type StartedPebble } from "./support/pebble.ts";
+import { openStore } from "../packages/issuer/src/store/db.ts";
+import { ZoneRecords } from "../packages/issuer/src/zone-records.ts";
+
+const stops: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const stop of stops.reverse()) await stop();
+});
+
+interface System {
+  pebble: StartedPebble;
+  issuer: Issuer;
+  dns: Proc;
+  dnsPort: number;
+}
+
+/** Pebble validating against boxcert dns, an issuer ordering from Pebble, dns serving the issuer's store. */
+async function acmeSystem(): Promise<System> {
+  const dnsPort = await freePort();
+  const pebble = await startPebble({ dnsServer: `127.0.0.1:${dnsPort}` });
+  stops.push(() => pebble.stop());
+  const issuer = await startIssuerProcess({
+    extra: ["--ca", "acme", "--acme-directory", pebble.directoryUrl, "--acme-ca-bundle", pebble.tls.ca, "--acme-contact", "ops@example.net", "--acme-dns-server", `127.0.0.1:${dnsPort}`],
+  });
+  stops.push(() => issuer.proc.stop());
+  const dns = await startBoxcert(["dns", "--zone", ZONE, "--listen", `127.0.0.1:${dnsPort}`, "--store", issuer.store], (out) => out.includes("dns listening"));
+  stops.push(() => dns.stop());
+  return { pebble, issuer, dns, dnsPort };
+}
+
+async function boxFor(issuer: Issuer, code: string): Promise<Box> {
+  const uuid = await customer(issuer.store, code, "in_progress", 2);
+  const dataDir = tempDir("boxcert-box-");
+  await connect(dataDir, uuid, code);
+  const box = await startBox({ issuer: issuer.url, dataDir });
+  stops.push(() => box.proc.stop());
+  return box;
+}
+
+/** The chain the box serves for `servername`, verified by node against `ca` (Pebble's root + intermediate). */
+function servedChain(port: number, servername: string, ca: string[]): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port, servername, ca }, () => {
+      const peer = socket.getPeerX509Certificate();
+      socket.end();
+      if (!socket.authorized) reject(new Error(`not authorized: ${socket.authorizationError}`));
+      else resolve(peer!);
+    });
+    socket.once("error", reject);
+  });
+}
+
+async function challengesLeft(store: string): Promise<number> {
+  const opened = await openStore(store);
+  try {
+    return (await new ZoneRecords(opened.db).listChallenges()).length;
+  } finally {
+    await opened.close();
+  }
+}
+
+function output(system: System, box?: Box): string {
+  return [`pebble:\n${system.pebble.output().slice(-3000)}`, `issuer:\n${system.issuer.proc.output().slice(-3000)}`, box ? `box:\n${box.proc.output().slice(-2000)}` : ""].join("\n");
+}
+
+test("box → issuer --ca acme → Pebble → dns: a Pebble certificate with the box's key, served and verified", async () => {
+  const system = await acmeSystem();
+  const box = await boxFor(system.issuer, "ACME-1");
+  const status = await box.until("a certificate from Pebble", (s) => s.certificate.status !== "missing" && s.certificate.status !== "renewing", 60_000);
+  assert.equal(status.certificate.status, "ok", `${JSON.stringify(status.certificate)}\n${output(system, box)}`);
+  const host = new URL(status.httpsUrl!).hostname;
+  const label = host.split(".")[1]!;
+  assert.deepEqual([...status.certificate.names!].sort(), [`*.${label}.${ZONE}`, `${label}.${ZONE}`].sort());
+
+  const pem = readFileSync(join(box.dataDir, "https.pem"), "utf8");
+  const leaf = new X509Certificate(pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)![0]);
+  assert.ok(leaf.checkPrivateKey(createPrivateKey(pem)), "the leaf certifies the box's own key");
+  assert.ok(leaf.checkIssued(new X509Certificate(system.pebble.intermediatePem)), "issued by Pebble's intermediate");
+
+  const served = await servedChain(box.httpsPort, host, [system.pebble.rootPem, system.pebble.intermediatePem]);
+  assert.equal(served.serialNumber, leaf.serialNumber);
+  assert.equal(await challengesLeft(system.issuer.store), 0, "no challenge value stays in the store");
+  assert.match(system.issuer.proc.output(), /ACME order completed/);
+});
+
+test("Pebble stopped: the box shows ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503; Pebble back (new roots, forgotten account): the next check works", async () => {
+  const system = await acmeSystem();
+  // A first box registers the issuer's account with this Pebble.
+  const first = await boxFor(system.issuer, "ACME-2");
+  const ok = await first.until("the first box's certificate", (s) => s.certificate.status !== "missing" && s.certificate.status !== "renewing", 60_000);
+  assert.equal(ok.certificate.status, "ok", `${JSON.stringify(ok.certificate)}\n${output(system, first)}`);
+
+  await system.pebble.stop();
+  const box = await boxFor(system.issuer, "ACME-3");
+  const down = await box.until("the 503", (s) => s.certificate.errorCode !== null, 60_000);
+  assert.equal(down.certificate.errorCode, "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503", `${JSON.stringify(down.certificate)}\n${output(system, box)}`);
+  assert.equal(await challengesLeft(system.issuer.store), 0);
+
+  const again = await startPebble({ dnsServer: `127.0.0.1:${system.dnsPort}`, ports: system.pebble.ports, tls: system.pebble.tls });
+  stops.push(() => again.stop());
+  assert.notEqual(again.rootPem, system.pebble.rootPem, "a restarted Pebble has new roots");
+  await fetch(`${box.httpUrl}/?check=1`);
+  const status = await box.until("a certificate from the restarted Pebble", (s) => s.certificate.status === "ok", 60_000);
+  const host = new URL(status.httpsUrl!).hostname;
+  await servedChain(box.httpsPort, host, [again.rootPem, again.intermediatePem]);
+  assert.match(system.issuer.proc.output(), /registering again/);
+  assert.equal(await challengesLeft(system.issuer.store), 0);
+});
