@@ -196,6 +196,7 @@ function pemCertificates(pem: string): string[] {
 
 export class AcmeSource implements CertificateSource {
   readonly name: string;
+  readonly serializePerBox = true;
   private client: acme.Client | undefined;
   private readonly now: () => Date;
 

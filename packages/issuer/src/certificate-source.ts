@@ -28,5 +28,11 @@ export interface IssuedCertificate {
 export interface CertificateSource {
   /** Short name stored with each certificate, e.g. "embedded". */
   readonly name: string;
+  /**
+   * Whether one box's requests must be serialized across issuer processes (a store lock around reading the
+   * box's certificates, issuing and storing): an ACME order is slow and counts against the CA's limits,
+   * so a second request waits and gets the first one's certificate. The embedded CA does not need it.
+   */
+  readonly serializePerBox?: boolean;
   issue(request: IssueRequest): Promise<IssuedCertificate>;
 }

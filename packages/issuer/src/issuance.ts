@@ -11,6 +11,7 @@ import { decideEligibility } from "./eligibility.ts";
 import { identityPublicKey, verifyBodySignature } from "./identity.ts";
 import { verifyCsr, CsrError } from "./csr.ts";
 import { SourceRefusedError, SourceUnavailableError } from "./acme.ts";
+import { LockTimeoutError, withStoreLock } from "./store/lock.ts";
 
 export type Clock = () => number;
 
@@ -45,6 +46,12 @@ export interface IssuanceOptions {
 const WEEK_MS = 7 * 24 * 3600_000;
 /** A box's last_seen_at is moved forward when it is at least this old (admin shows it; minutes are enough). */
 const LAST_SEEN_RESOLUTION_MS = 5 * 60_000;
+/**
+ * The store lock `box:<label>` (sources with serializePerBox): a crashed holder blocks the box this long,
+ * longer than an ACME order can take (30 s, plus the dns check's 10 s); a waiter gives up after BOX_LOCK_WAIT_MS.
+ */
+const BOX_LOCK_TTL_MS = 2 * 60_000;
+const BOX_LOCK_WAIT_MS = 60_000;
 
 function refused<T>(reason: RefusalReason, message: string = REFUSALS[reason].message): Outcome<T> {
   return { kind: "refused", reason, message };
@@ -113,7 +120,24 @@ export class Issuance {
     // From reading a box's certificates to committing its new one (a group commit, after this turn of the
     // event loop), the box's other requests wait: one retried in parallel gets the same certificate
     // (reused), and a box cannot pass its weekly limit by asking many times at once.
-    return this.oneRequestPerBox.run(`${input.dbUuid.toLowerCase()} ${input.identifier}`, () => this.issue(input));
+    // Across issuer processes too, for sources that ask (ACME): the store lock is taken before the state is
+    // read, so a second request re-reads the store after the first's insert was committed.
+    return this.oneRequestPerBox.run(`${input.dbUuid.toLowerCase()} ${input.identifier}`, () =>
+      this.options.source.serializePerBox ? this.issueLocked(input) : this.issue(input),
+    );
+  }
+
+  private async issueLocked(input: SignedInput & { label: string; csr: string }): Promise<Outcome<CertificateResponse>> {
+    const name = `box:${input.label.toLowerCase()}`;
+    try {
+      return await withStoreLock(this.options.registry.store.db, name, BOX_LOCK_TTL_MS, () => this.issue(input), { waitMs: BOX_LOCK_WAIT_MS });
+    } catch (err) {
+      if (err instanceof LockTimeoutError) {
+        this.options.logger.warn({ label: input.label, err: err.message }, "box lock still held");
+        return error(503, "ca_unavailable", `another request for ${input.label} is still being served: ${err.message}`, 10);
+      }
+      throw err;
+    }
   }
 
   private async issue(input: SignedInput & { label: string; csr: string }): Promise<Outcome<CertificateResponse>> {

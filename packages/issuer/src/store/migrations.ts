@@ -102,6 +102,18 @@ function buildMigrations(dialect: Dialect): Record<string, Migration> {
       }
     },
   },
+  "0003_locks": {
+    // Named locks that hold across issuer processes (store/lock.ts): one row per held lock, taken over
+    // once expires_at has passed (a crashed holder).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("locks")
+        .addColumn("name", "text", (c) => c.primaryKey())
+        .addColumn("owner", "text", (c) => c.notNull())
+        .addColumn("expires_at", "text", (c) => c.notNull())
+        .execute();
+    },
+  },
   };
 }
 

@@ -71,6 +71,13 @@ export interface CertificatesTable {
   revoked_at: string | null;
 }
 
+/** A named lock held across processes (store/lock.ts); expires_at is ISO 8601, after which others take it. */
+export interface LocksTable {
+  name: string;
+  owner: string;
+  expires_at: string;
+}
+
 export interface Database {
   subscriptions: SubscriptionsTable;
   databases: DatabasesTable;
@@ -78,4 +85,5 @@ export interface Database {
   certificates: CertificatesTable;
   dns_challenges: DnsChallengesTable;
   zone_state: ZoneStateTable;
+  locks: LocksTable;
 }
