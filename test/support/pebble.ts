@@ -53,6 +53,8 @@ export interface PebbleOptions {
   ports?: { listen: number; management: number };
   /** Reuse this HTTPS certificate (a restarted Pebble the issuer already trusts). */
   tls?: { ca: string; cert: string; key: string };
+  /** Require external account binding, with these key IDs and base64url HMAC keys. */
+  eab?: Record<string, string>;
 }
 
 export interface StartedPebble extends Pebble {
@@ -78,7 +80,8 @@ export async function startPebble(options: PebbleOptions): Promise<StartedPebble
         httpPort: 5002,
         tlsPort: 5001,
         ocspResponderURL: "",
-        externalAccountBindingRequired: false,
+        externalAccountBindingRequired: options.eab !== undefined,
+        ...(options.eab ? { externalAccountMACKeys: options.eab } : {}),
       },
     }),
   );

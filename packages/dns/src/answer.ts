@@ -376,6 +376,12 @@ function txtStrings(value: string): Buffer[] {
   return strings.length === 0 ? [Buffer.alloc(0)] : strings;
 }
 
+/** The `--caa` domains, then those the store names that the flags did not. */
+function caaDomains(configured: readonly string[], published: readonly string[] | undefined): readonly string[] {
+  if (!published || published.length === 0) return configured;
+  return [...configured, ...published.filter((d) => !configured.includes(d))];
+}
+
 /** The RRsets a name has, in the order ANY picks from; null when the name does not exist. */
 function rrsetsAt(relative: readonly string[], zone: ZoneSnapshot, p: PreparedConfig, serial: number): ResourceRecord[][] | null {
   const { ttl } = p.config;
@@ -392,7 +398,7 @@ function rrsetsAt(relative: readonly string[], zone: ZoneSnapshot, p: PreparedCo
     return [
       at(TYPE.SOA, ttl.apex, [encodeRdata(codecs.soa, { ...p.soa, serial })]),
       at(TYPE.NS, ttl.apex, p.config.nameServers.map((ns) => encodeRdata(codecs.ns, ns.name))),
-      at(TYPE.CAA, ttl.apex, p.config.caa.map((ca) => encodeRdata(codecs.caa, { flags: 0, tag: "issue", value: ca }))),
+      at(TYPE.CAA, ttl.apex, caaDomains(p.config.caa, zone.caa).map((ca) => encodeRdata(codecs.caa, { flags: 0, tag: "issue", value: ca }))),
       ...hostRrsets(p.hosts.get("")),
     ];
   }

@@ -10,6 +10,8 @@ export interface ZoneSnapshot {
   activeLabels: ReadonlySet<string>;
   /** `_acme-challenge.<label>.<zone>` TXT values, by label (lowercase). */
   challenges: ReadonlyMap<string, readonly string[]>;
+  /** CA domains the issuer's ACME directories name (published in the store), added to the `--caa` ones. */
+  caa?: readonly string[];
 }
 
 export interface NameServer {

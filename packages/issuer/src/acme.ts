@@ -14,6 +14,8 @@ import { backoffDelay, parseRetryAfter, writeFileAtomic, type BackoffSchedule } 
 import type { CertificateSource, IssueRequest, IssuedCertificate } from "./certificate-source.ts";
 import type { ZoneRecords } from "./zone-records.ts";
 import { waitForTxtValues, type DnsServerAddress } from "./acme-dns-check.ts";
+import { certificateId, defaultAcmeWindow, leafOf, parseRenewalInfo, RENEWAL_INFO_RETRY_DEFAULT_MS, RENEWAL_INFO_RETRY_MIN_MS, type RenewalInfo } from "./acme-renewal-info.ts";
+import type { RenewalWindow } from "./certificate-source.ts";
 
 export const ACME_FOLDER = "acme";
 const PROBLEM = "urn:ietf:params:acme:error:";
@@ -61,17 +63,27 @@ export class AcmeProblemError extends Error {
   }
 }
 
+/** One ACME directory: its URL and, when the CA requires it, the external account binding it gave us. */
+export interface AcmeDirectoryOptions {
+  url: string;
+  /** RFC 8555 §7.3.4: the key identifier and the HMAC key (base64url), from the CA's account page. */
+  eab?: { kid: string; hmacKey: string };
+}
+
 export interface AcmeSourceOptions {
-  directoryUrl: string;
+  /** Tried in order: when one is down or rate-limits, the next one is asked. */
+  directories: AcmeDirectoryOptions[];
   keysDir: string;
   zoneRecords: ZoneRecords;
   /** The zone's authoritative servers, asked directly over TCP before the CA is told to validate. */
   dnsServers: DnsServerAddress[];
   contact?: string;
-  /** PEM CA bundle trusted for the directory's own HTTPS (a test CA such as Pebble); never disables checks. */
+  /** PEM CA bundle trusted for the directories' own HTTPS (a test CA such as Pebble); never disables checks. */
   caBundlePem?: string;
   logger: Logger;
   now?: () => Date;
+  /** [0, 1): where in the renewal window renewAfter falls; injected for tests. */
+  random?: () => number;
 }
 
 let problemInterceptorInstalled = false;
@@ -194,60 +206,232 @@ function pemCertificates(pem: string): string[] {
   return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 
-export class AcmeSource implements CertificateSource {
+/** A directory's state in this process: its client (once registered) and a rate limit's end. */
+class AcmeDirectory {
   readonly name: string;
-  readonly serializePerBox = true;
   private client: acme.Client | undefined;
-  private readonly now: () => Date;
+  /** Set from a rateLimited answer's Retry-After: the directory is not asked before then. */
+  limitedUntil = 0;
+  /** `meta` fields read once from the directory document. */
+  private meta: { renewalInfo: string | null; caaIdentities: string[]; externalAccountRequired: boolean } | undefined;
 
-  private constructor(private readonly options: AcmeSourceOptions, private readonly accountKey: string) {
-    this.name = `acme:${new URL(options.directoryUrl).host}`;
-    this.now = options.now ?? (() => new Date());
+  constructor(readonly options: AcmeDirectoryOptions, private readonly accountKey: string, private readonly source: AcmeSourceOptions) {
+    this.name = `acme:${new URL(options.url).host}`;
   }
 
-  /** Loads (or makes) the account key and removes challenge values a crash left; registers at first issue. */
-  static async start(options: AcmeSourceOptions): Promise<AcmeSource> {
-    if (options.dnsServers.length === 0) throw new Error("--ca acme needs at least one --acme-dns-server HOST:PORT (the zone's authoritative dns)");
-    installProblemInterceptor();
-    // Process-wide: acme-client has one axios instance; an issuer process has one directory.
-    if (options.caBundlePem) acme.axios.defaults.httpsAgent = new Agent({ ca: options.caBundlePem, keepAlive: true });
-    const source = new AcmeSource(options, await loadOrCreateAccountKey(accountKeyPath(options.keysDir, options.directoryUrl)));
-    const now = source.now();
-    const removed = await options.zoneRecords.removeChallengesBefore(new Date(now.getTime() - STALE_CHALLENGE_MS));
-    if (removed > 0) options.logger.warn({ removed }, "removed challenge values left by an earlier run");
-    return source;
-  }
-
-  async issue(request: IssueRequest): Promise<IssuedCertificate> {
-    try {
-      try {
-        return await this.order(request, await this.account());
-      } catch (err) {
-        if (!(err instanceof AcmeProblemError && err.type === `${PROBLEM}accountDoesNotExist`)) throw err;
-        // A CA that forgot the account (a restarted Pebble): register again, once.
-        this.options.logger.warn({ directory: this.options.directoryUrl }, "the CA no longer knows the ACME account: registering again");
-        this.client = undefined;
-        return await this.order(request, await this.account());
-      }
-    } catch (err) {
-      throw this.classify(err, request);
-    }
+  /** The directory document (acme-client caches it); what RFC 8555 §7.1.1 and RFC 9773 add to it. */
+  async directoryMeta(): Promise<{ renewalInfo: string | null; caaIdentities: string[]; externalAccountRequired: boolean }> {
+    if (this.meta) return this.meta;
+    const probe = this.client ?? new acme.Client({ directoryUrl: this.options.url, accountKey: this.accountKey });
+    const dir = (await (probe as unknown as { http: { getDirectory(): Promise<Record<string, unknown>> } }).http.getDirectory()) ?? {};
+    const meta = (dir["meta"] ?? {}) as { caaIdentities?: unknown; externalAccountRequired?: unknown };
+    this.meta = {
+      renewalInfo: typeof dir["renewalInfo"] === "string" ? dir["renewalInfo"] : null,
+      caaIdentities: Array.isArray(meta.caaIdentities) ? meta.caaIdentities.filter((d): d is string => typeof d === "string") : [],
+      externalAccountRequired: meta.externalAccountRequired === true,
+    };
+    return this.meta;
   }
 
   /** Registration is idempotent: the CA answers the existing account for a key it knows. */
-  private async account(): Promise<acme.Client> {
+  async account(): Promise<acme.Client> {
     if (this.client) return this.client;
-    const client = new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey: this.accountKey });
-    await client.createAccount({ termsOfServiceAgreed: true, ...(this.options.contact ? { contact: [`mailto:${this.options.contact}`] } : {}) });
-    this.options.logger.info({ directory: this.options.directoryUrl, account: client.getAccountUrl() }, "ACME account ready");
+    const { eab } = this.options;
+    const client = new acme.Client({ directoryUrl: this.options.url, accountKey: this.accountKey, ...(eab ? { externalAccountBinding: eab } : {}) });
+    await client.createAccount({ termsOfServiceAgreed: true, ...(this.source.contact ? { contact: [`mailto:${this.source.contact}`] } : {}) });
+    this.source.logger.info({ directory: this.options.url, account: client.getAccountUrl(), eab: eab ? eab.kid : undefined }, "ACME account ready");
     this.client = client;
     return client;
   }
 
-  private async order(request: IssueRequest, client: acme.Client): Promise<IssuedCertificate> {
+  forgetAccount(): void {
+    this.client = undefined;
+  }
+
+  /** The CA's renewal window for a certificate it issued, with when to ask again; null without renewalInfo. */
+  async renewalInfo(chainPem: string): Promise<RenewalInfo | null> {
+    const { renewalInfo } = await this.directoryMeta();
+    if (!renewalInfo) return null;
+    const id = certificateId(leafOf(chainPem));
+    if (!id) return null;
+    const url = `${renewalInfo.replace(/\/+$/, "")}/${id}`;
+    const response = await acme.axios.get(url, { headers: { accept: "application/json" }, validateStatus: () => true });
+    const retryAfterMs = takeRetryAfterMs(url);
+    if (response.status !== 200) throw new Error(`${url} answered ${response.status}`);
+    return parseRenewalInfo(response.data, retryAfterMs);
+  }
+}
+
+export class AcmeSource implements CertificateSource {
+  readonly name: string;
+  readonly serializePerBox = true;
+  readonly wantsPreviousCertificate = true;
+  private readonly now: () => Date;
+  private readonly random: () => number;
+  /** When each certificate's renewal information may be asked again (its Retry-After), by certificate ID. */
+  private readonly renewalInfoDue = new Map<string, number>();
+
+  private constructor(private readonly options: AcmeSourceOptions, private readonly directories: AcmeDirectory[]) {
+    this.name = directories[0]!.name;
+    this.now = options.now ?? (() => new Date());
+    this.random = options.random ?? Math.random;
+  }
+
+  /**
+   * Loads (or makes) each directory's account key, removes challenge values a crash left, and publishes the
+   * directories' CAA identities for the dns component. Registers at the first issue.
+   */
+  static async start(options: AcmeSourceOptions): Promise<AcmeSource> {
+    if (options.directories.length === 0) throw new Error("--ca acme needs at least one --acme-directory URL");
+    if (options.dnsServers.length === 0) throw new Error("--ca acme needs at least one --acme-dns-server HOST:PORT (the zone's authoritative dns)");
+    installProblemInterceptor();
+    // Process-wide: acme-client has one axios instance; an issuer process has one CA bundle.
+    if (options.caBundlePem) acme.axios.defaults.httpsAgent = new Agent({ ca: options.caBundlePem, keepAlive: true });
+    const directories: AcmeDirectory[] = [];
+    for (const directory of options.directories) {
+      directories.push(new AcmeDirectory(directory, await loadOrCreateAccountKey(accountKeyPath(options.keysDir, directory.url)), options));
+    }
+    const source = new AcmeSource(options, directories);
+    const now = source.now();
+    const removed = await options.zoneRecords.removeChallengesBefore(new Date(now.getTime() - STALE_CHALLENGE_MS));
+    if (removed > 0) options.logger.warn({ removed }, "removed challenge values left by an earlier run");
+    await Promise.all(directories.map((d) => source.publishCaa(d)));
+    return source;
+  }
+
+  /** Puts the directory's `meta.caaIdentities` in the store (dns serves them as CAA); a CA that is down is not fatal. */
+  private async publishCaa(directory: AcmeDirectory): Promise<void> {
+    const { logger, zoneRecords } = this.options;
+    try {
+      const meta = await directory.directoryMeta();
+      if (meta.externalAccountRequired && !directory.options.eab) {
+        logger.error({ directory: directory.options.url }, "this CA requires external account binding: give --acme-eab-kid and --acme-eab-hmac after its --acme-directory");
+      }
+      if (meta.caaIdentities.length === 0) {
+        logger.warn({ directory: directory.options.url }, "the directory names no CAA identity: give its CA domain to dns with --caa");
+        return;
+      }
+      const published = await zoneRecords.publishCaaIdentities(directory.options.url, meta.caaIdentities, this.now());
+      logger.info({ directory: directory.options.url, caa: published, renewalInfo: meta.renewalInfo !== null }, "CAA identities published for dns");
+    } catch (err) {
+      logger.warn({ directory: directory.options.url, err: (err as Error).message }, "cannot read the ACME directory now (its CAA identities are published at the next start)");
+    }
+  }
+
+  /**
+   * Asks each directory in order; one that is down or rate-limited (503 territory) or refuses makes the next
+   * one asked. The box is told 503 when any of them may work later, else the refusals.
+   */
+  async issue(request: IssueRequest): Promise<IssuedCertificate> {
+    const failures: Error[] = [];
+    const nowMs = this.now().getTime();
+    const usable = this.directories.filter((d) => d.limitedUntil <= nowMs);
+    for (const directory of usable) {
+      try {
+        return await this.issueFrom(directory, request);
+      } catch (err) {
+        failures.push(err as Error);
+        if (usable.length > 1) {
+          this.options.logger.warn({ directory: directory.options.url, label: request.label, err: (err as Error).message }, "ACME directory failed: trying the next");
+        }
+      }
+    }
+    const limited = this.directories.filter((d) => d.limitedUntil > nowMs);
+    const waits = [
+      ...failures.filter((e): e is SourceUnavailableError => e instanceof SourceUnavailableError).map((e) => e.retryAfterSeconds),
+      ...limited.map((d) => Math.max(1, Math.ceil((d.limitedUntil - nowMs) / 1000))),
+    ];
+    const reasons = [...failures.map((e) => e.message), ...limited.map((d) => `${d.options.url} is rate-limited until ${new Date(d.limitedUntil).toISOString()}`)];
+    if (failures.length === 1 && limited.length === 0) throw failures[0]!;
+    if (waits.length > 0) throw new SourceUnavailableError(reasons.join("; "), Math.min(...waits));
+    const refused = failures.find((e): e is SourceRefusedError => e instanceof SourceRefusedError);
+    throw new SourceRefusedError(reasons.join("; "), refused?.problemType ?? "refused");
+  }
+
+  /** RFC 9773 renewal information for a stored certificate, at most once per its Retry-After; null when not due. */
+  async updatedRenewalWindow(certificate: { chainPem: string; source: string }): Promise<RenewalWindow | null> {
+    const directory = this.directories.find((d) => d.name === certificate.source);
+    if (!directory) return null;
+    let id: string | null;
+    try {
+      id = certificateId(leafOf(certificate.chainPem));
+    } catch {
+      return null;
+    }
+    if (!id) return null;
+    const nowMs = this.now().getTime();
+    if ((this.renewalInfoDue.get(id) ?? 0) > nowMs) return null;
+    try {
+      const info = await directory.renewalInfo(certificate.chainPem);
+      if (!info) {
+        this.renewalInfoDue.set(id, nowMs + RENEWAL_INFO_RETRY_DEFAULT_MS);
+        return null;
+      }
+      if (this.renewalInfoDue.size >= 100_000) this.renewalInfoDue.clear();
+      this.renewalInfoDue.set(id, nowMs + info.retryAfterMs);
+      return info.window;
+    } catch (err) {
+      this.renewalInfoDue.set(id, nowMs + RENEWAL_INFO_RETRY_MIN_MS * 60);
+      this.options.logger.warn({ id, err: (err as Error).message }, "cannot read renewal information (the stored renewAfter stands)");
+      return null;
+    }
+  }
+
+  private async issueFrom(directory: AcmeDirectory, request: IssueRequest): Promise<IssuedCertificate> {
+    try {
+      try {
+        return await this.order(directory, request, await directory.account());
+      } catch (err) {
+        if (!(err instanceof AcmeProblemError && err.type === `${PROBLEM}accountDoesNotExist`)) throw err;
+        // A CA that forgot the account (a restarted Pebble): register again, once.
+        this.options.logger.warn({ directory: directory.options.url }, "the CA no longer knows the ACME account: registering again");
+        directory.forgetAccount();
+        return await this.order(directory, request, await directory.account());
+      }
+    } catch (err) {
+      const classified = this.classify(err, request, directory);
+      if (classified instanceof SourceUnavailableError && err instanceof AcmeProblemError && (err.type === `${PROBLEM}rateLimited` || err.status === 429)) {
+        directory.limitedUntil = this.now().getTime() + classified.retryAfterSeconds * 1000;
+      }
+      throw classified;
+    }
+  }
+
+  /** The RFC 9773 `replaces` value: the box's previous certificate, when this directory issued it and offers ARI. */
+  private async replaces(directory: AcmeDirectory, request: IssueRequest): Promise<string | null> {
+    const previous = request.previous;
+    if (!previous || previous.source !== directory.name) return null;
+    if (!(await directory.directoryMeta()).renewalInfo) return null;
+    try {
+      return certificateId(leafOf(previous.chainPem));
+    } catch {
+      return null;
+    }
+  }
+
+  private async createOrder(directory: AcmeDirectory, client: acme.Client, request: IssueRequest): Promise<acme.Order> {
+    const identifiers = request.names.map((value) => ({ type: "dns", value }));
+    const replaces = await this.replaces(directory, request);
+    if (replaces) {
+      try {
+        const order = await client.createOrder({ identifiers, replaces } as Parameters<acme.Client["createOrder"]>[0]);
+        this.options.logger.info({ label: request.label, order: order.url, replaces }, "ACME order created");
+        return order;
+      } catch (err) {
+        // A CA that will not take this `replaces` (already replaced, unknown): an order without it is still right.
+        if (!(err instanceof AcmeProblemError && [`${PROBLEM}malformed`, `${PROBLEM}conflict`, `${PROBLEM}alreadyReplaced`].includes(err.type))) throw err;
+        this.options.logger.warn({ label: request.label, replaces, err: err.message }, "the CA refused `replaces`: ordering without it");
+      }
+    }
+    const order = await client.createOrder({ identifiers });
+    this.options.logger.info({ label: request.label, order: order.url }, "ACME order created");
+    return order;
+  }
+
+  private async order(directory: AcmeDirectory, request: IssueRequest, client: acme.Client): Promise<IssuedCertificate> {
     const { label, zone } = request;
     const started = Date.now();
-    const order = await client.createOrder({ identifiers: request.names.map((value) => ({ type: "dns", value })) });
+    const order = await this.createOrder(directory, client, request);
     const authorizations = await client.getAuthorizations(order);
     const pending: Array<{ challenge: acme.Authorization["challenges"][number]; value: string }> = [];
     for (const authz of authorizations) {
@@ -272,8 +456,8 @@ export class AcmeSource implements CertificateSource {
       const finalized = ready.status === "valid" ? ready : await client.finalizeOrder(ready, csrPem);
       const valid = await pollOrder(client, finalized, (status) => status === "valid");
       const chainPem = await client.getCertificate(valid);
-      const issued = this.parseChain(chainPem);
-      this.options.logger.info({ label, serial: issued.serial, ms: Date.now() - started }, "ACME order completed");
+      const issued = await this.withRenewalWindow(directory, this.parseChain(chainPem, directory.name));
+      this.options.logger.info({ label, serial: issued.serial, directory: directory.options.url, ms: Date.now() - started }, "ACME order completed");
       return issued;
     } finally {
       for (const value of values) {
@@ -284,8 +468,23 @@ export class AcmeSource implements CertificateSource {
     }
   }
 
+  /** The CA's window (ARI) when it offers one and answers, else two-thirds of the lifetime. */
+  private async withRenewalWindow(directory: AcmeDirectory, issued: IssuedCertificate): Promise<IssuedCertificate> {
+    try {
+      const info = await directory.renewalInfo(issued.chainPem);
+      if (info) {
+        const id = certificateId(leafOf(issued.chainPem));
+        if (id) this.renewalInfoDue.set(id, this.now().getTime() + info.retryAfterMs);
+        return { ...issued, renewalWindow: info.window };
+      }
+    } catch (err) {
+      this.options.logger.warn({ serial: issued.serial, err: (err as Error).message }, "cannot read renewal information: renewing at two-thirds of the lifetime");
+    }
+    return { ...issued, renewalWindow: defaultAcmeWindow(issued.notBefore, issued.notAfter) };
+  }
+
   /** Leaf first, intermediates after; a self-signed root, if the CA sent one, is dropped. */
-  private parseChain(chainPem: string): IssuedCertificate {
+  private parseChain(chainPem: string, source: string): IssuedCertificate {
     const blocks = pemCertificates(chainPem);
     if (blocks.length === 0) throw new Error("the CA's certificate download holds no certificate");
     const kept = blocks.filter((pem, i) => {
@@ -299,13 +498,14 @@ export class AcmeSource implements CertificateSource {
       serial: leaf.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, ""),
       notBefore: new Date(leaf.validFrom),
       notAfter: new Date(leaf.validTo),
+      source,
     };
   }
 
   /** Maps what went wrong to what the box is told: come back later (503), or the CA's refusal. */
-  private classify(err: unknown, request: IssueRequest): Error {
+  private classify(err: unknown, request: IssueRequest, directory: AcmeDirectory): Error {
     if (err instanceof SourceUnavailableError || err instanceof SourceRefusedError) return err;
-    const what = `ordering a certificate for ${request.names.join(", ")} from ${this.options.directoryUrl}`;
+    const what = `ordering a certificate for ${request.names.join(", ")} from ${directory.options.url}`;
     if (err instanceof AcmeProblemError) {
       const type = err.type.startsWith(PROBLEM) ? err.type.slice(PROBLEM.length) : err.type;
       if (type === "rateLimited" || err.status === 429 || err.status >= 500) {

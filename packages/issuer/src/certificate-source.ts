@@ -14,6 +14,13 @@ export interface IssueRequest {
   /** How long the certificate lives (the embedded CA honours it; a public CA decides for itself). */
   lifetimeMs: number;
   now: Date;
+  /** The box's latest certificate, for sources that ask (an ACME renewal names the one it replaces, RFC 9773). */
+  previous?: { chainPem: string; source: string };
+}
+
+export interface RenewalWindow {
+  start: Date;
+  end: Date;
 }
 
 export interface IssuedCertificate {
@@ -23,6 +30,10 @@ export interface IssuedCertificate {
   serial: string;
   notBefore: Date;
   notAfter: Date;
+  /** Which source issued it, stored with it (e.g. "acme:acme-v02.api.letsencrypt.org"); default: the source's name. */
+  source?: string;
+  /** When the CA wants it renewed (ACME: its renewal information, or two-thirds of the lifetime); renewAfter is picked inside. */
+  renewalWindow?: RenewalWindow;
 }
 
 export interface CertificateSource {
@@ -34,5 +45,13 @@ export interface CertificateSource {
    * so a second request waits and gets the first one's certificate. The embedded CA does not need it.
    */
   readonly serializePerBox?: boolean;
+  /** Whether issue() wants IssueRequest.previous filled. */
+  readonly wantsPreviousCertificate?: boolean;
   issue(request: IssueRequest): Promise<IssuedCertificate>;
+  /**
+   * The CA's current renewal window for a certificate this source issued, when it is time to ask again
+   * (RFC 9773 polling); null when not due, not known or not offered. Boxes refresh every few hours: a CA
+   * that moves the window earlier (a mass revocation) reaches them then.
+   */
+  updatedRenewalWindow?(certificate: { chainPem: string; source: string }): Promise<RenewalWindow | null>;
 }

@@ -8,7 +8,7 @@ import { isZone } from "@boxcert/shared";
 import { openStore, isPostgresUrl } from "./store/db.ts";
 import { Registry } from "./registry.ts";
 import { EmbeddedCa } from "./embedded-ca.ts";
-import { AcmeSource } from "./acme.ts";
+import { AcmeSource, type AcmeDirectoryOptions } from "./acme.ts";
 import { parseDnsServer, type DnsServerAddress } from "./acme-dns-check.ts";
 import { ZoneRecords } from "./zone-records.ts";
 import type { CertificateSource } from "./certificate-source.ts";
@@ -25,7 +25,8 @@ export interface IssuerConfig {
   ca: "embedded" | "acme";
   /** With `ca: "acme"`. */
   acme?: {
-    directoryUrl: string;
+    /** In order of preference: the next is asked when one is down, rate-limited or refuses. */
+    directories: AcmeDirectoryOptions[];
     caBundle?: string;
     contact?: string;
     dnsServers: DnsServerAddress[];
@@ -72,11 +73,17 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
   const keysDir = config.keysDir ?? defaultKeysDir(config.store);
   let caBundlePem: string | undefined;
   if (config.ca === "acme") {
-    if (!config.acme) throw new Error("--ca acme needs --acme-directory URL and --acme-dns-server HOST:PORT");
-    try {
-      new URL(config.acme.directoryUrl);
-    } catch {
-      throw new Error(`--acme-directory "${config.acme.directoryUrl}" is not a URL (example: https://acme-staging-v02.api.letsencrypt.org/directory)`);
+    if (!config.acme || config.acme.directories.length === 0) throw new Error("--ca acme needs --acme-directory URL and --acme-dns-server HOST:PORT");
+    for (const { url } of config.acme.directories) {
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(url);
+      } catch {
+        // reported below
+      }
+      if (!parsed || !["https:", "http:"].includes(parsed.protocol)) {
+        throw new Error(`--acme-directory "${url}" is not an http(s) URL (example: https://acme-staging-v02.api.letsencrypt.org/directory)`);
+      }
     }
     if (config.acme.dnsServers.length === 0) throw new Error("--ca acme needs --acme-dns-server HOST:PORT (the zone's authoritative dns, asked before the CA validates)");
     if (config.acme.caBundle) {
@@ -94,7 +101,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     const source: CertificateSource =
       config.ca === "acme" && config.acme
         ? await AcmeSource.start({
-            directoryUrl: config.acme.directoryUrl,
+            directories: config.acme.directories,
             keysDir,
             zoneRecords: new ZoneRecords(store.db),
             dnsServers: config.acme.dnsServers,
@@ -137,7 +144,73 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
   }
 }
 
+interface DirectoryFlags {
+  url: string;
+  eabKid?: string;
+  eabHmac?: string;
+}
+
+/** `--acme-eab-*` belong to the `--acme-directory` before them: commander calls the parsers in argv order. */
+function directoryFlagParsers() {
+  const directories: DirectoryFlags[] = [];
+  const lastDirectory = (flag: string): DirectoryFlags => {
+    const last = directories.at(-1);
+    if (!last) throw new InvalidArgumentError(`${flag} goes after the --acme-directory it is for`);
+    return last;
+  };
+  return {
+    directories,
+    directory(url: string): DirectoryFlags[] {
+      directories.push({ url });
+      return directories;
+    },
+    eabKid(kid: string): string {
+      const last = lastDirectory("--acme-eab-kid");
+      if (last.eabKid) throw new InvalidArgumentError(`--acme-directory ${last.url} has two --acme-eab-kid`);
+      if (!/^[\x21-\x7e]{1,256}$/.test(kid)) throw new InvalidArgumentError("the EAB key identifier is 1-256 printable characters");
+      last.eabKid = kid;
+      return kid;
+    },
+    eabHmac(key: string): string {
+      const last = lastDirectory("--acme-eab-hmac");
+      if (last.eabHmac) throw new InvalidArgumentError(`--acme-directory ${last.url} has two EAB HMAC keys`);
+      last.eabHmac = parseHmacKey(key.trim(), "--acme-eab-hmac");
+      return "(set)";
+    },
+    eabHmacFile(file: string): string {
+      const last = lastDirectory("--acme-eab-hmac-file");
+      if (last.eabHmac) throw new InvalidArgumentError(`--acme-directory ${last.url} has two EAB HMAC keys`);
+      let text: string;
+      try {
+        text = readFileSync(file, "utf8");
+      } catch (err) {
+        throw new InvalidArgumentError(`reading ${file}: ${(err as Error).message}`);
+      }
+      last.eabHmac = parseHmacKey(text.trim(), `--acme-eab-hmac-file ${file}`);
+      return file;
+    },
+  };
+}
+
+/** The HMAC key as CAs hand it out: base64url (padding and standard base64 accepted), at least 128 bits. */
+function parseHmacKey(value: string, flag: string): string {
+  if (!/^[A-Za-z0-9_\-+/]+={0,2}$/.test(value) || Buffer.from(value, "base64url").length < 16) {
+    throw new InvalidArgumentError(`${flag}: the EAB HMAC key is base64url, at least 16 bytes`);
+  }
+  return value.replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+}
+
+export function acmeDirectoriesFromFlags(flags: DirectoryFlags[]): AcmeDirectoryOptions[] {
+  return flags.map((d) => {
+    if (Boolean(d.eabKid) !== Boolean(d.eabHmac)) {
+      throw new Error(`--acme-directory ${d.url}: --acme-eab-kid and --acme-eab-hmac (or --acme-eab-hmac-file) go together`);
+    }
+    return d.eabKid && d.eabHmac ? { url: d.url, eab: { kid: d.eabKid, hmacKey: d.eabHmac } } : { url: d.url };
+  });
+}
+
 export function registerIssuerCommand(program: Command): void {
+  const acmeFlags = directoryFlagParsers();
   program
     .command("issuer")
     .description("run the issuer: checks eligibility and issues certificates to boxes")
@@ -145,8 +218,11 @@ export function registerIssuerCommand(program: Command): void {
     .option("--keys-dir <dir>", "CA keys (0600); default: 'keys' beside the SQLite file")
     .requiredOption("--zone <zone>", "the DNS zone box names live in, e.g. iot.example.net")
     .addOption(new Option("--ca <kind>", "certificate source").choices(["embedded", "acme"]).default("embedded"))
-    .option("--acme-directory <url>", "with --ca acme: the ACME directory URL")
-    .option("--acme-ca-bundle <file>", "with --ca acme: CA bundle (PEM) trusted for the directory's own HTTPS (test CAs such as Pebble)")
+    .option("--acme-directory <url>", "with --ca acme: an ACME directory URL (repeatable: tried in order, the next when one is down or rate-limits)", acmeFlags.directory)
+    .option("--acme-eab-kid <kid>", "external account binding key identifier for the --acme-directory before it", acmeFlags.eabKid)
+    .option("--acme-eab-hmac <key>", "... and its HMAC key, base64url (visible in ps: prefer --acme-eab-hmac-file)", acmeFlags.eabHmac)
+    .option("--acme-eab-hmac-file <file>", "... the HMAC key read from a file (0600)", acmeFlags.eabHmacFile)
+    .option("--acme-ca-bundle <file>", "with --ca acme: CA bundle (PEM) trusted for the directories' own HTTPS (test CAs such as Pebble)")
     .option("--acme-contact <mail>", "with --ca acme: contact address of the ACME account")
     .option("--acme-dns-server <host:port>", "with --ca acme: an authoritative server of the zone, asked over TCP before the CA validates (repeatable)", collectDnsServer, [] as DnsServerAddress[])
     .option("--listen <host:port>", "address to listen on", parseListen, parseListen("127.0.0.1:8700"))
@@ -163,8 +239,8 @@ export function registerIssuerCommand(program: Command): void {
         keysDir: opts.keysDir,
         zone: String(opts.zone).toLowerCase(),
         ca: opts.ca,
-        ...(opts.ca === "acme" && opts.acmeDirectory
-          ? { acme: { directoryUrl: opts.acmeDirectory, caBundle: opts.acmeCaBundle, contact: opts.acmeContact, dnsServers: opts.acmeDnsServer } }
+        ...(opts.ca === "acme" && acmeFlags.directories.length > 0
+          ? { acme: { directories: acmeDirectoriesFromFlags(acmeFlags.directories), caBundle: opts.acmeCaBundle, contact: opts.acmeContact, dnsServers: opts.acmeDnsServer } }
           : {}),
         listen: opts.listen,
         tlsCert: opts.tlsCert,

@@ -6,7 +6,7 @@ import { randomInt } from "node:crypto";
 import { certificateNames, REFUSALS, REQUEST_MAX_SKEW_MS, type CertificateResponse, type EnrollResponse, type RefusalReason } from "@boxcert/shared";
 import type { Logger } from "pino";
 import type { Registry, StoredCertificate } from "./registry.ts";
-import type { CertificateSource } from "./certificate-source.ts";
+import type { CertificateSource, IssuedCertificate } from "./certificate-source.ts";
 import { decideEligibility } from "./eligibility.ts";
 import { identityPublicKey, verifyBodySignature } from "./identity.ts";
 import { verifyCsr, CsrError } from "./csr.ts";
@@ -165,11 +165,20 @@ export class Issuance {
     }
 
     const latest = state.latest;
+    const { source } = this.options;
+    let previous: StoredCertificate | null = null;
     if (latest && latest.publicKeySha256 === csr.publicKeySha256 && nowMs < Date.parse(latest.renewAfter) && nowMs < Date.parse(latest.notAfter)) {
       // null when it was revoked since the state was read: a new one is issued below.
       const stored = await registry.storedCertificate(latest.id);
-      if (stored) return { kind: "ok", body: this.response(box.label, stored, true) };
+      if (stored) {
+        const renewAfter = await this.renewalInfoUpdate(stored, box.label, now);
+        if (renewAfter === null) return { kind: "ok", body: this.response(box.label, stored, true) };
+        if (renewAfter.getTime() > nowMs) return { kind: "ok", body: this.response(box.label, { ...stored, renewAfter: renewAfter.toISOString() }, true) };
+        // The CA wants it renewed now: a new certificate below, replacing this one.
+        previous = stored;
+      }
     }
+    if (source.wantsPreviousCertificate && latest && !previous) previous = await registry.storedCertificate(latest.id);
     if (state.issuedSince >= this.options.maxCertificatesPerWeek) {
       const retryAt = Date.parse(state.oldestSince ?? now.toISOString()) + WEEK_MS;
       const retryAfter = Math.max(1, Math.ceil((retryAt - nowMs) / 1000));
@@ -179,7 +188,15 @@ export class Issuance {
 
     let issued;
     try {
-      issued = await this.options.source.issue({ label: box.label, zone, names, csr, lifetimeMs: this.options.lifetimeMs, now });
+      issued = await source.issue({
+        label: box.label,
+        zone,
+        names,
+        csr,
+        lifetimeMs: this.options.lifetimeMs,
+        now,
+        ...(source.wantsPreviousCertificate && previous ? { previous: { chainPem: previous.chainPem, source: previous.source } } : {}),
+      });
     } catch (err) {
       // The box keeps any valid certificate and comes back after Retry-After.
       if (err instanceof SourceUnavailableError) {
@@ -193,9 +210,7 @@ export class Issuance {
       }
       throw err;
     }
-    // Measured from now, not from notBefore: a backdated notBefore would pull short lifetimes into the past.
-    const start = Math.max(issued.notBefore.getTime(), now.getTime());
-    const renewAfter = new Date(start + (issued.notAfter.getTime() - start) * (0.6 + 0.1 * this.random()));
+    const renewAfter = this.renewAfter(issued, now);
     const stored: StoredCertificate = {
       serial: issued.serial,
       names,
@@ -204,6 +219,7 @@ export class Issuance {
       notAfter: issued.notAfter.toISOString(),
       renewAfter: renewAfter.toISOString(),
       publicKeySha256: csr.publicKeySha256,
+      source: issued.source ?? source.name,
     };
     // last_seen_at is kept to LAST_SEEN_RESOLUTION_MS: a box renewing in a loop costs one write, not two.
     const touchBox = state.lastSeenAt === null || nowMs - Date.parse(state.lastSeenAt) >= LAST_SEEN_RESOLUTION_MS;
@@ -214,7 +230,7 @@ export class Issuance {
         names,
         publicKeySha256: csr.publicKeySha256,
         chainPem: issued.chainPem,
-        source: this.options.source.name,
+        source: stored.source,
         notBefore: issued.notBefore,
         notAfter: issued.notAfter,
         renewAfter,
@@ -224,6 +240,37 @@ export class Issuance {
     );
     this.options.logger.info({ label: box.label, serial: issued.serial, notAfter: stored.notAfter }, "certificate issued");
     return { kind: "ok", body: this.response(box.label, stored, false) };
+  }
+
+  /**
+   * A random point in the source's renewal window (ACME: the CA's), or in 60–70% of the remaining lifetime,
+   * measured from now, not from notBefore: a backdated notBefore would pull short lifetimes into the past.
+   */
+  private renewAfter(issued: IssuedCertificate, now: Date): Date {
+    const notAfter = issued.notAfter.getTime();
+    if (issued.renewalWindow) {
+      const { start, end } = issued.renewalWindow;
+      const at = start.getTime() + (end.getTime() - start.getTime()) * this.random();
+      return new Date(Math.min(notAfter, Math.max(now.getTime(), at)));
+    }
+    const start = Math.max(issued.notBefore.getTime(), now.getTime());
+    return new Date(start + (notAfter - start) * (0.6 + 0.1 * this.random()));
+  }
+
+  /**
+   * Asks the source for the certificate's current renewal window (RFC 9773, when due) and moves a stored
+   * renewAfter that now falls after the window into it; null when nothing changed.
+   */
+  private async renewalInfoUpdate(stored: StoredCertificate, label: string, now: Date): Promise<Date | null> {
+    const { source, registry } = this.options;
+    if (!source.updatedRenewalWindow) return null;
+    const window = await source.updatedRenewalWindow({ chainPem: stored.chainPem, source: stored.source });
+    if (!window || Date.parse(stored.renewAfter) <= window.end.getTime()) return null;
+    const at = window.start.getTime() + (window.end.getTime() - window.start.getTime()) * this.random();
+    const renewAfter = new Date(Math.max(now.getTime(), at));
+    await registry.setRenewAfter(stored.serial, renewAfter);
+    this.options.logger.info({ label, serial: stored.serial, renewAfter: renewAfter.toISOString(), window: { start: window.start.toISOString(), end: window.end.toISOString() } }, "the CA moved the renewal window: renewAfter moved");
+    return renewAfter;
   }
 
   private response(label: string, cert: StoredCertificate, reused: boolean): CertificateResponse {

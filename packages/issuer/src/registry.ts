@@ -68,6 +68,8 @@ export interface StoredCertificate {
   notAfter: string;
   renewAfter: string;
   publicKeySha256: string;
+  /** The certificate source that issued it (CertificateSource.name or IssuedCertificate.source). */
+  source: string;
 }
 export interface ActiveBox {
   id: number;
@@ -228,7 +230,7 @@ function hotQueries(db: Kysely<Database>) {
     storedCertificate: PreparedQuery.build(["id"], (v: { id: number }) =>
       db
         .selectFrom("certificates")
-        .select(["serial", "names", "chain_pem", "not_before", "not_after", "renew_after", "public_key_sha256"])
+        .select(["serial", "names", "chain_pem", "not_before", "not_after", "renew_after", "public_key_sha256", "source"])
         .where("id", "=", v.id)
         .where("revoked_at", "is", null),
     ),
@@ -603,7 +605,13 @@ export class Registry {
       notAfter: row.not_after,
       renewAfter: row.renew_after,
       publicKeySha256: row.public_key_sha256,
+      source: row.source,
     };
+  }
+
+  /** Moves a certificate's renewAfter (the CA's renewal information moved its window). */
+  async setRenewAfter(serial: string, renewAfter: Date): Promise<void> {
+    await this.db.updateTable("certificates").set({ renew_after: renewAfter.toISOString() }).where("serial", "=", serial).execute();
   }
 
   /**

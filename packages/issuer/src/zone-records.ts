@@ -10,7 +10,12 @@ export interface ZoneRecordsSnapshot {
   version: number;
   activeLabels: Set<string>;
   challenges: Map<string, string[]>;
+  /** CA domains the issuer's ACME directories name, sorted. */
+  caa: string[];
 }
+
+/** A CAA issuer domain: letters, digits, hyphens and dots (RFC 8659 issuer-domain-name). */
+const CAA_DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 const CHALLENGE_VALUE = /^[A-Za-z0-9_-]{1,255}$/;
 
@@ -37,6 +42,22 @@ export class ZoneRecords {
     return Number(result.numDeletedRows);
   }
 
+  /**
+   * Records the CA domains a directory names (its `meta.caaIdentities`), for the dns component's CAA records.
+   * Rows are only added or touched: another issuer process may use other directories.
+   */
+  async publishCaaIdentities(directory: string, domains: readonly string[], now = new Date()): Promise<string[]> {
+    const valid = [...new Set(domains.map((d) => d.toLowerCase()))].filter((d) => CAA_DOMAIN.test(d));
+    for (const domain of valid) {
+      await this.db
+        .insertInto("caa_identities")
+        .values({ domain, directory, updated_at: now.toISOString() })
+        .onConflict((oc) => oc.column("domain").doUpdateSet({ directory, updated_at: now.toISOString() }))
+        .execute();
+    }
+    return valid;
+  }
+
   async listChallenges(): Promise<Array<{ label: string; value: string; createdAt: string }>> {
     const rows = await this.db.selectFrom("dns_challenges").select(["label", "value", "created_at"]).orderBy("id").execute();
     return rows.map((r) => ({ label: r.label, value: r.value, createdAt: r.created_at }));
@@ -54,13 +75,14 @@ export class ZoneRecords {
       const version = await trx.selectFrom("zone_state").select("version").where("id", "=", 1).executeTakeFirst();
       const boxes = await trx.selectFrom("boxes").select("label").where("freed_at", "is", null).where("revoked_at", "is", null).execute();
       const values = await trx.selectFrom("dns_challenges").select(["label", "value"]).orderBy("id").execute();
+      const caa = await trx.selectFrom("caa_identities").select("domain").orderBy("domain").execute();
       const challenges = new Map<string, string[]>();
       for (const { label, value } of values) {
         const list = challenges.get(label);
         if (list) list.push(value);
         else challenges.set(label, [value]);
       }
-      return { version: Number(version?.version ?? 0), activeLabels: new Set(boxes.map((b) => b.label)), challenges };
+      return { version: Number(version?.version ?? 0), activeLabels: new Set(boxes.map((b) => b.label)), challenges, caa: caa.map((r) => r.domain) };
     });
   }
 }

@@ -17,12 +17,21 @@ import { startIssuer, type RunningIssuer } from "../src/cli.ts";
 import { accountKeyPath } from "../src/acme.ts";
 import { parseDnsServer, queryTxtOverTcp, waitForTxtValues } from "../src/acme-dns-check.ts";
 import { ZoneRecords } from "../src/zone-records.ts";
+import { openStore } from "../src/store/db.ts";
 import { scriptedBox, enroll, makeTlsKey, makeCsr, requestCertificate } from "../../../test/support/box-client.ts";
 
 const ZONE = "boxcert.test";
 
-/** What the scripted CA answers to newOrder. */
-let orderAnswer: { status: number; type: string; detail: string; retryAfter?: string } = { status: 400, type: "rejectedIdentifier", detail: "" };
+interface OrderAnswer {
+  status: number;
+  type: string;
+  detail: string;
+  retryAfter?: string;
+}
+/** What each scripted CA (`/a/...`, `/b/...`) answers to newOrder, and how many orders it got. */
+const orderAnswers: Record<string, OrderAnswer> = {};
+const ordersSeen: Record<string, number> = {};
+let orderAnswer: OrderAnswer = { status: 400, type: "rejectedIdentifier", detail: "" };
 let acmeServer: Server;
 let acmeBase: string;
 let txtAnswers: Map<string, string[]>;
@@ -41,11 +50,17 @@ function acmeHandler(req: IncomingMessage, res: ServerResponse): void {
       res.writeHead(status, { "content-type": status >= 400 ? "application/problem+json" : "application/json", ...headers });
       res.end(JSON.stringify(body));
     };
-    if (req.url === "/dir") return json(200, { newNonce: `${acmeBase}/nonce`, newAccount: `${acmeBase}/account`, newOrder: `${acmeBase}/order` });
-    if (req.url === "/nonce") return void res.writeHead(200).end();
-    if (req.url === "/account") return json(201, { status: "valid" }, { location: `${acmeBase}/acct/1` });
-    if (req.url === "/order") {
-      const { status, type, detail, retryAfter } = orderAnswer;
+    // `/dir` is the CA of the first tests; `/a/dir`, `/b/dir` two more with their own answers.
+    const match = /^(\/[ab])?(\/.*)$/.exec(req.url ?? "/")!;
+    const prefix = match[1] ?? "";
+    const path = match[2];
+    const base = `${acmeBase}${prefix}`;
+    if (path === "/dir") return json(200, { newNonce: `${base}/nonce`, newAccount: `${base}/account`, newOrder: `${base}/order`, meta: { caaIdentities: [`ca${prefix.replace("/", "-")}.example`] } });
+    if (path === "/nonce") return void res.writeHead(200).end();
+    if (path === "/account") return json(201, { status: "valid" }, { location: `${base}/acct/1` });
+    if (path === "/order") {
+      ordersSeen[prefix] = (ordersSeen[prefix] ?? 0) + 1;
+      const { status, type, detail, retryAfter } = orderAnswers[prefix] ?? orderAnswer;
       return json(status, { type: `urn:ietf:params:acme:error:${type}`, detail }, retryAfter ? { "retry-after": retryAfter } : {});
     }
     json(404, { type: "urn:ietf:params:acme:error:malformed", detail: "no such resource" });
@@ -90,12 +105,12 @@ after(() => {
   dnsServer.close();
 });
 
-async function acmeIssuer(directoryUrl: string, dir = mkdtempSync(join(tmpdir(), "boxcert-acme-"))): Promise<{ issuer: RunningIssuer; dir: string }> {
+async function acmeIssuer(directoryUrl: string | string[], dir = mkdtempSync(join(tmpdir(), "boxcert-acme-"))): Promise<{ issuer: RunningIssuer; dir: string }> {
   const issuer = await startIssuer({
     store: join(dir, "registry.sqlite"),
     zone: ZONE,
     ca: "acme",
-    acme: { directoryUrl, dnsServers: [parseDnsServer(dnsAddress)] },
+    acme: { directories: [directoryUrl].flat().map((url) => ({ url })), dnsServers: [parseDnsServer(dnsAddress)] },
     listen: { host: "127.0.0.1", port: 0 },
     plainHttp: true,
     lifetimeMs: 3600_000,
@@ -134,8 +149,8 @@ test("CA unreachable: 503 ca_unavailable with Retry-After, quickly (no acme-clie
   }
 });
 
-test("rateLimited: 503 with the CA's Retry-After; rejectedIdentifier: 502 ca_refused with the CA's reason", async () => {
-  const { issuer, dir } = await acmeIssuer(`${acmeBase}/dir`);
+test("rateLimited: 503 with the CA's Retry-After, and the CA is not asked again before then", async () => {
+  const { issuer } = await acmeIssuer(`${acmeBase}/dir`);
   try {
     orderAnswer = { status: 429, type: "rateLimited", detail: "too many certificates already issued", retryAfter: "3600" };
     const limited = await ask(issuer);
@@ -144,6 +159,21 @@ test("rateLimited: 503 with the CA's Retry-After; rejectedIdentifier: 502 ca_ref
     assert.equal(limited.headers.get("retry-after"), "3600");
     assert.match(limited.json.error!.message, /rateLimited: too many certificates/);
 
+    // Until the Retry-After has passed, the CA is not asked again: the box is told how long is left.
+    const seen = ordersSeen[""];
+    const again = await ask(issuer);
+    assert.equal(again.status, 503, JSON.stringify(again.json));
+    assert.match(again.json.error!.message, /rate-limited until/);
+    assert.ok(Number(again.headers.get("retry-after")) > 3500 && Number(again.headers.get("retry-after")) <= 3600, String(again.headers.get("retry-after")));
+    assert.equal(ordersSeen[""], seen);
+  } finally {
+    await issuer.close();
+  }
+});
+
+test("rejectedIdentifier: 502 ca_refused with the CA's reason; the account key is 0600", async () => {
+  const { issuer, dir } = await acmeIssuer(`${acmeBase}/dir`);
+  try {
     orderAnswer = { status: 400, type: "rejectedIdentifier", detail: "the zone is on a blocklist" };
     const refused = await ask(issuer);
     assert.equal(refused.status, 502, JSON.stringify(refused.json));
@@ -193,4 +223,50 @@ test("--acme-dns-server parses HOST:PORT and [IPv6]:PORT", () => {
   assert.deepEqual(parseDnsServer("[::1]:5353"), { host: "::1", port: 5353 });
   assert.throws(() => parseDnsServer("127.0.0.1"), /not HOST:PORT/);
   assert.throws(() => parseDnsServer("127.0.0.1:70000"), /not HOST:PORT/);
+});
+
+test("several directories: the next is asked when one rate-limits or refuses; a limited one is skipped; CAA identities published", async () => {
+  const { issuer, dir } = await acmeIssuer([`${acmeBase}/a/dir`, `${acmeBase}/b/dir`]);
+  try {
+    orderAnswers["/a"] = { status: 429, type: "rateLimited", detail: "too many new orders", retryAfter: "600" };
+    orderAnswers["/b"] = { status: 403, type: "caa", detail: "CAA forbids us" };
+    const before = { a: ordersSeen["/a"] ?? 0, b: ordersSeen["/b"] ?? 0 };
+    const first = await ask(issuer);
+    // a may work later: 503 with the shortest wait, both reasons in the message.
+    assert.equal(first.status, 503, JSON.stringify(first.json));
+    assert.equal(first.headers.get("retry-after"), "600");
+    assert.match(first.json.error!.message, /too many new orders.*CAA forbids us/);
+    assert.deepEqual({ a: ordersSeen["/a"], b: ordersSeen["/b"] }, { a: before.a + 1, b: before.b + 1 });
+
+    // a is skipped while limited; b is asked.
+    orderAnswers["/b"] = { status: 400, type: "rejectedIdentifier", detail: "not today" };
+    const second = await ask(issuer);
+    assert.equal(second.status, 503);
+    assert.match(second.json.error!.message, /not today.*rate-limited until/);
+    assert.deepEqual({ a: ordersSeen["/a"], b: ordersSeen["/b"] }, { a: before.a + 1, b: before.b + 2 });
+
+    // The dns component's CAA records name both CAs (meta.caaIdentities, published at start).
+    const store = await openStore(join(dir, "registry.sqlite"));
+    try {
+      assert.deepEqual((await new ZoneRecords(store.db).snapshot()).caa, ["ca-a.example", "ca-b.example"]);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await issuer.close();
+  }
+});
+
+test("several directories that all refuse: 502 with every reason", async () => {
+  const { issuer } = await acmeIssuer([`${acmeBase}/a/dir`, `${acmeBase}/b/dir`]);
+  try {
+    orderAnswers["/a"] = { status: 403, type: "unauthorized", detail: "account deactivated" };
+    orderAnswers["/b"] = { status: 400, type: "rejectedIdentifier", detail: "blocklisted" };
+    const answer = await ask(issuer);
+    assert.equal(answer.status, 502, JSON.stringify(answer.json));
+    assert.equal(answer.json.error?.code, "ca_refused");
+    assert.match(answer.json.error!.message, /account deactivated.*blocklisted/);
+  } finally {
+    await issuer.close();
+  }
 });

@@ -24,7 +24,7 @@ test("migrations are versioned and run once; reopening keeps data", async () => 
   const applied = await b.db.selectFrom("kysely_migration" as never).selectAll().execute();
   assert.deepEqual(
     applied.map((m) => (m as { name: string }).name),
-    ["0001_registry", "0002_zone", "0003_locks"],
+    ["0001_registry", "0002_zone", "0003_locks", "0004_caa_identities"],
   );
   await b.close();
 });
@@ -121,6 +121,7 @@ test("certificates: insert, state window, revoke", async () => {
     notAfter: "2026-01-11T00:00:00.000Z",
     renewAfter: now.toISOString(),
     publicKeySha256: "pk-0b",
+    source: "embedded",
   });
   await registry.revokeCertificate("0B");
   await assert.rejects(registry.revokeCertificate("0b"), /already revoked/);

@@ -114,6 +114,31 @@ function buildMigrations(dialect: Dialect): Record<string, Migration> {
         .execute();
     },
   },
+  "0004_caa_identities": {
+    // The CA domains of the issuer's ACME directories, published by the issuer at start so that the dns
+    // component's CAA records name every CA the issuer may use, without a flag to keep in step.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("caa_identities")
+        .addColumn("domain", "text", (c) => c.primaryKey())
+        .addColumn("directory", "text", (c) => c.notNull())
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .execute();
+      if (dialect === "postgres") {
+        await sql`CREATE TRIGGER caa_identities_zone_version AFTER INSERT OR DELETE OR UPDATE OF domain ON caa_identities
+          FOR EACH STATEMENT EXECUTE FUNCTION boxcert_bump_zone_version()`.execute(db);
+      } else {
+        const bump = "UPDATE zone_state SET version = version + 1 WHERE id = 1;";
+        for (const [name, event] of [
+          ["caa_identities_zone_insert", "AFTER INSERT ON caa_identities"],
+          ["caa_identities_zone_delete", "AFTER DELETE ON caa_identities"],
+          ["caa_identities_zone_update", "AFTER UPDATE OF domain ON caa_identities"],
+        ]) {
+          await sql.raw(`CREATE TRIGGER ${name} ${event} BEGIN ${bump} END`).execute(db);
+        }
+      }
+    },
+  },
   };
 }
 

@@ -78,6 +78,14 @@ export interface LocksTable {
   expires_at: string;
 }
 
+/** A CA domain the issuer's ACME directories name (`meta.caaIdentities`): dns answers `CAA 0 issue` for each. */
+export interface CaaIdentitiesTable {
+  domain: string;
+  /** The directory that named it (the last one, when several do). */
+  directory: string;
+  updated_at: string;
+}
+
 export interface Database {
   subscriptions: SubscriptionsTable;
   databases: DatabasesTable;
@@ -86,4 +94,5 @@ export interface Database {
   dns_challenges: DnsChallengesTable;
   zone_state: ZoneStateTable;
   locks: LocksTable;
+  caa_identities: CaaIdentitiesTable;
 }
