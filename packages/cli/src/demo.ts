@@ -2,7 +2,8 @@
  * `boxcert demo` (what `npm start` runs): an issuer with the embedded CA, one subscription in progress with
  * two IoT-box seats and its production database, and one box connected to it, all on 127.0.0.1. Prints the
  * lines DESIGN.md lists once the box serves HTTPS. A second start reuses the data: same label, no new
- * certificate.
+ * certificate. With --acme-directory the certificate comes from that ACME CA (Pebble, Let's Encrypt
+ * staging) by DNS-01 through the demo's own dns instead of from the embedded CA.
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -29,6 +30,12 @@ interface DemoOptions {
   issuerPort: number;
   httpPort: number;
   httpsPort: number;
+  /** Get the box's certificate from this ACME CA (e.g. Pebble) through the demo's own dns, not the embedded CA. */
+  acmeDirectory?: string;
+  /** PEM bundle trusted for the ACME directory's own HTTPS (Pebble's test CA). */
+  acmeCaBundle?: string;
+  /** The ACME CA's root (PEM), for the printed curl line: ACME chains do not carry it. */
+  acmeRoot?: string;
 }
 
 function port(value: string): number {
@@ -67,10 +74,31 @@ export async function runDemo(options: DemoOptions): Promise<{ stop(): Promise<v
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const logger = pino({ level: "info", base: { component: "issuer" } }, pino.destination({ dest: join(dataDir, "issuer.log"), mkdir: true, sync: false }));
+  if (options.acmeDirectory && options.dnsListen.port === 0) {
+    throw new Error("--acme-directory needs --dns-listen HOST:PORT with a fixed port: the CA validates DNS-01 there (for Pebble, the address of its -dnsserver)");
+  }
+  if (options.acmeRoot && !options.acmeDirectory) throw new Error("--acme-root goes with --acme-directory");
+  const acmeRoot = options.acmeRoot ? resolve(options.acmeRoot) : null;
+  if (acmeRoot) {
+    try {
+      readFileSync(acmeRoot, "utf8");
+    } catch (err) {
+      throw new Error(`reading --acme-root: ${(err as Error).message}`, { cause: err });
+    }
+  }
   const issuer = await startIssuer({
     store: join(dataDir, "issuer", "registry.sqlite"),
     zone: options.zone,
-    ca: "embedded",
+    ca: options.acmeDirectory ? "acme" : "embedded",
+    ...(options.acmeDirectory
+      ? {
+          acme: {
+            directories: [{ url: options.acmeDirectory }],
+            dnsServers: [{ host: options.dnsListen.host, port: options.dnsListen.port }],
+            ...(options.acmeCaBundle ? { caBundle: options.acmeCaBundle } : {}),
+          },
+        }
+      : {}),
     listen: { host: "127.0.0.1", port: options.issuerPort },
     plainHttp: true,
     lifetimeMs: 90 * 86_400_000,
@@ -114,12 +142,18 @@ export async function runDemo(options: DemoOptions): Promise<{ stop(): Promise<v
     const https = new URL(status.httpsUrl);
     // The box's label may be newer than the dns snapshot's last poll: the printed dig line must work at once.
     await dns.refresh();
-    const root = join(issuer.ca.folder, "root.pem");
+    // ACME chains do not carry the root: the curl line needs it from the user (--acme-root).
+    const root = options.acmeDirectory ? acmeRoot : join(issuer.ca.folder, "root.pem");
     const lines = [
       `homepage: http://127.0.0.1:${ports.httpPort}/`,
       `https: ${status.httpsUrl}`,
-      `root: ${root}`,
-      `curl: curl --cacert ${root} --resolve ${https.hostname}:${ports.httpsPort}:127.0.0.1 ${status.httpsUrl}`,
+      ...(options.acmeDirectory ? [`ca: ${options.acmeDirectory} (ACME, DNS-01 through ${options.dnsListen.host}:${dns.port})`] : []),
+      root
+        ? `root: ${root}`
+        : "root: not given: ACME chains do not carry the CA's root; pass --acme-root FILE (for Pebble: curl --cacert <its TLS CA> https://<host>:<management port>/roots/0 > root.pem)",
+      root
+        ? `curl: curl --cacert ${root} --resolve ${https.hostname}:${ports.httpsPort}:127.0.0.1 ${status.httpsUrl}`
+        : `curl: curl --resolve ${https.hostname}:${ports.httpsPort}:127.0.0.1 ${status.httpsUrl} (add --cacert with the CA's root: see root above)`,
       `dig: dig @${options.dnsListen.host} -p ${dns.port} +norec ${https.hostname} A`,
     ];
     const running = box;
@@ -151,6 +185,9 @@ export function registerDemoCommand(program: Command): void {
     .option("--http-port <port>", "box HTTP port", port, 8069)
     .option("--https-port <port>", "box HTTPS port", port, 8443)
     .option("--dns-listen <ip:port>", "where boxcert dns listens, UDP and TCP (port 0: a free port)", parseHostPort, parseHostPort("127.0.0.1:0"))
+    .option("--acme-directory <url>", "get the certificate from this ACME CA (e.g. Pebble) by DNS-01 through the demo's dns; needs --dns-listen with a fixed port, the CA's DNS server")
+    .option("--acme-ca-bundle <file>", "CA bundle (PEM) trusted for the ACME directory's HTTPS (Pebble's test CA)")
+    .option("--acme-root <file>", "the ACME CA's root (PEM), for the printed curl line (ACME chains do not carry it)")
     .action(async (opts: DemoOptions) => {
       if (!isZone(opts.zone)) throw new Error(`--zone "${opts.zone}" is not a DNS zone name`);
       const demo = await runDemo(opts);
