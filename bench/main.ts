@@ -4,6 +4,7 @@ import { benchIssue } from "./issue.ts";
 const BENCHES: Record<string, () => Promise<void>> = {
   issue: benchIssue,
   dns: async () => (await import("./dns.ts")).benchDns(),
+  acme: async () => (await import("./acme.ts")).benchAcme(),
 };
 
 const name = process.argv[2];
