@@ -268,6 +268,8 @@ export class AcmeSource implements CertificateSource {
   readonly wantsPreviousCertificate = true;
   private readonly now: () => Date;
   private readonly random: () => number;
+  /** Settles when every directory's CAA identities were published (or could not be read). */
+  caaPublished: Promise<void> = Promise.resolve();
   /** When each certificate's renewal information may be asked again (its Retry-After), by certificate ID. */
   private readonly renewalInfoDue = new Map<string, number>();
 
@@ -295,7 +297,8 @@ export class AcmeSource implements CertificateSource {
     const now = source.now();
     const removed = await options.zoneRecords.removeChallengesBefore(new Date(now.getTime() - STALE_CHALLENGE_MS));
     if (removed > 0) options.logger.warn({ removed }, "removed challenge values left by an earlier run");
-    await Promise.all(directories.map((d) => source.publishCaa(d)));
+    // In the background: a directory that does not answer must not hold the issuer's start for its timeout.
+    source.caaPublished = Promise.all(directories.map((d) => source.publishCaa(d))).then(() => undefined);
     return source;
   }
 

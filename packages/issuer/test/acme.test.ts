@@ -14,7 +14,7 @@ import { randomBytes, randomUUID, createPrivateKey } from "node:crypto";
 import * as dnsPacket from "dns-packet";
 import pino from "pino";
 import { startIssuer, type RunningIssuer } from "../src/cli.ts";
-import { accountKeyPath } from "../src/acme.ts";
+import { accountKeyPath, type AcmeSource } from "../src/acme.ts";
 import { parseDnsServer, queryTxtOverTcp, waitForTxtValues } from "../src/acme-dns-check.ts";
 import { ZoneRecords } from "../src/zone-records.ts";
 import { openStore } from "../src/store/db.ts";
@@ -246,6 +246,7 @@ test("several directories: the next is asked when one rate-limits or refuses; a 
     assert.deepEqual({ a: ordersSeen["/a"], b: ordersSeen["/b"] }, { a: before.a + 1, b: before.b + 2 });
 
     // The dns component's CAA records name both CAs (meta.caaIdentities, published at start).
+    await (issuer.source as AcmeSource).caaPublished;
     const store = await openStore(join(dir, "registry.sqlite"));
     try {
       assert.deepEqual((await new ZoneRecords(store.db).snapshot()).caa, ["ca-a.example", "ca-b.example"]);
