@@ -187,7 +187,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps, scheme: "h
       )
       .header("x-content-type-options", "nosniff")
       .header("x-frame-options", "DENY")
-      .header("referrer-policy", "no-referrer")
+      // Not no-referrer: under it Chromium sends `Origin: null` with the page's own form posts.
+      .header("referrer-policy", "same-origin")
       .send(html);
   }
 
