@@ -19,6 +19,7 @@ import { dataPaths, ensureDataDir } from "@boxcert/box/data-dir";
 import { freePort, ROOT, tempDir } from "./support/processes.ts";
 import { customer, startBox, startIssuerProcess, ZONE, type Box, type Issuer } from "./support/system.ts";
 import { launchBrowser, type TestBrowser } from "./support/browser.ts";
+import { DIAGNOSTICS_MESSAGES } from "@boxcert/box/diagnostics";
 
 const ARTIFACTS = join(ROOT, "test-artifacts");
 const UNKNOWN_DB = "11111111-2222-4333-8444-555555555555";
@@ -32,6 +33,7 @@ let main: Box;
 let certRead: Box;
 let unreachable: Box;
 let failing: Box;
+let mainFlags: string[];
 const servers: Server[] = [];
 const boxes: Box[] = [];
 
@@ -71,9 +73,11 @@ before(async () => {
   const registered = customer(issuer.store, CODE, "in_progress", 3);
   writeFileSync(join(corrupt, "https.pem"), "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n", { mode: 0o600 });
   const closedPort = await freePort();
+  // The diagnostics ask these instead of the machine's resolvers: nothing listens there, so they end at once.
+  mainFlags = ["--name", "shop-box", "--resolver", `127.0.0.1:${closedPort}`, "--zone-dns", `127.0.0.1:${closedPort}`];
   [browser, main, certRead, unreachable, failing] = await Promise.all([
     launchBrowser({ zone: ZONE, rootPem }),
-    box({ issuer: issuer.url, extra: ["--name", "shop-box"] }),
+    box({ issuer: issuer.url, extra: mainFlags }),
     box({ issuer: issuer.url, dataDir: corrupt }),
     box({ issuer: `http://127.0.0.1:${closedPort}`, dataDir: offline, extra: ["--name", "shop-box"] }),
     box({ issuer: `http://127.0.0.1:${unavailable}`, dataDir: busy }),
@@ -162,7 +166,7 @@ test("NO_SERVER → Connect (token) → NO_RESULT → Credential cleared → NO_
 
   await gear("credential");
   await submit("credential", "#credential-clear");
-  await page.click("#check-again");
+  await Promise.all([page.waitForURL(/notice=check/), page.click("#check-again")]);
   await main.until("NO_CREDENTIAL", (s) => s.certificate.errorCode === "ERR_IOT_HTTPS_LOAD_NO_CREDENTIAL");
   for (const lang of ["it", "en"] as const) {
     await open(main, lang);
@@ -220,6 +224,18 @@ test("a valid certificate: the banner, the details, this device reaching the HTT
   assert.equal(await page.textContent("#box-name"), "shop-box");
 });
 
+test("Diagnostics: linked from the home page, rendered in the layout in both languages", async () => {
+  await open(main, "en");
+  await Promise.all([page.waitForURL(/\/diagnostics$/), page.click('#certificate a[href="/diagnostics"]')]);
+  assert.equal(await page.textContent("#diagnostics h2"), DIAGNOSTICS_MESSAGES.en.title);
+  assert.equal(await page.textContent("header h1"), "shop-box");
+  await open(main, "it", "/diagnostics");
+  assert.equal(await page.textContent("#diagnostics h2"), DIAGNOSTICS_MESSAGES.it.title);
+  const report = (await (await fetch(`${main.httpUrl}/api/diagnostics`)).json()) as { hostname: string; ip: string; zone: string };
+  assert.equal(report.hostname, new URL((await main.status()).httpsUrl!).hostname);
+  assert.equal(report.zone, ZONE);
+});
+
 test("Log level: debug at once, a debug line in the downloaded log, kept across a restart", async () => {
   await open(main, "en");
   await gear("log-level");
@@ -227,7 +243,7 @@ test("Log level: debug at once, a debug line in the downloaded log, kept across 
   await submit("log-level", "#log-level-save");
   assert.equal(await page.textContent("#log-level"), "debug");
   assert.equal((await main.status()).logLevel, "debug");
-  await page.click("#check-again");
+  await Promise.all([page.waitForURL(/notice=check/), page.click("#check-again")]);
   await main.until("a check at debug", (s) => s.certificate.status === "ok");
 
   await open(main, "en");
@@ -243,7 +259,7 @@ test("Log level: debug at once, a debug line in the downloaded log, kept across 
   assert.ok(!readFileSync(file, "utf8").includes(CODE), "no secret in the log");
 
   await main.proc.stop();
-  const restarted = await box({ issuer: issuer.url, dataDir: main.dataDir });
+  const restarted = await box({ issuer: issuer.url, dataDir: main.dataDir, extra: mainFlags });
   main = restarted;
   assert.equal((await main.status()).logLevel, "debug");
   await open(main, "it");

@@ -194,9 +194,19 @@ export function buildBox(options: BoxOptions): Box {
         served: saved,
         serve: (certificate) => servers?.setCertificate({ keyPem: certificate.key.pem, chainPem: certificate.chainPem }),
         onLogLevel: (changed) => {
-          // A pino child keeps the level it was made with: set it on the one the box logs through.
-          logger.level = pinoLevel(changed.logLevel);
-          logger.info({ event: "log_level", level: changed.logLevel }, "log level changed");
+          // A pino child keeps the level it was made with: set it on the one the box logs through. The line
+          // goes out under whichever of the two levels shows info, so a change to "warning" is logged too.
+          const apply = (): void => {
+            logger.level = pinoLevel(changed.logLevel);
+          };
+          const tell = (): void => logger.info({ event: "log_level", level: changed.logLevel }, "log level changed");
+          if (logger.isLevelEnabled("info")) {
+            tell();
+            apply();
+          } else {
+            apply();
+            tell();
+          }
         },
       });
       const scheduler = new RenewalScheduler({
@@ -222,6 +232,7 @@ export function buildBox(options: BoxOptions): Box {
               clock,
               dataDir: paths.dir,
               logFile: paths.log,
+              issuerUrl: options.issuerUrl,
               logger,
               homepageOpened: async () => {
                 await agent.refreshConfig();

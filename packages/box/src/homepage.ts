@@ -34,6 +34,8 @@ export interface PageContext {
   /** Path of the stylesheet and script, with their version for caching. */
   assets: { css: string; js: string };
   dataDir: string;
+  /** The issuer's address, for "open it in a browser to check whether it is up". */
+  issuerUrl: string;
   /** The page was opened over HTTP by an IP address: the script tries the HTTPS address from this device. */
   byIp: boolean;
   admin: { passwordSet: boolean; loggedIn: boolean };
@@ -96,6 +98,9 @@ function errorSection(status: BoxStatus, ctx: PageContext): string {
     const httpStatus = errorCode.split(" ")[1] ?? "";
     facts.push(`<p class="http-status">${escapeHtml(t.httpStatus(httpStatus, t.statusMeanings[Number(httpStatus)] ?? ""))}</p>`);
     remedies.push(`<li>${escapeHtml(t.quoteStatus(httpStatus))}</li>`);
+  }
+  if (code === "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS" || code === "ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION") {
+    facts.push(`<p class="issuer">${escapeHtml(t.issuerAddress)}: <a href="${escapeHtml(ctx.issuerUrl)}" rel="noreferrer" target="_blank">${escapeHtml(ctx.issuerUrl)}</a></p>`);
   }
   if (code === "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT" && reason && isRefusalReason(reason)) {
     const text = ctx.lang === "it" ? REFUSALS_IT[reason] : REFUSALS[reason].message;
@@ -335,8 +340,9 @@ export function renderMessagePage(status: BoxStatus, ctx: PageContext, heading: 
 /** The diagnostics page: the report's fragment (already escaped HTML, diagnostics-render.ts) in the layout. */
 export function renderDiagnosticsPage(status: BoxStatus, ctx: PageContext, fragmentHtml: string): string {
   const t = messages(ctx.lang);
-  const main = `<section id="diagnostics"><h2>${escapeHtml(t.diagnosticsTitle)}</h2><p>${escapeHtml(t.diagnosticsIntro)}</p>
+  // The fragment brings its own section and title (diagnostics-render.ts).
+  const main = `<div class="diagnostics-page"><p class="intro">${escapeHtml(t.diagnosticsIntro)}</p>
 ${fragmentHtml}
-<p><a href="/diagnostics" class="button">${escapeHtml(t.runAgain)}</a> <a href="/">${escapeHtml(t.back)}</a></p></section>`;
+<p><a href="/diagnostics" class="button" id="diagnostics-again">${escapeHtml(t.runAgain)}</a> <a href="/">${escapeHtml(t.back)}</a></p></div>`;
   return layout(status, ctx, { path: "/diagnostics", main });
 }

@@ -51,6 +51,7 @@ export interface RouteDeps {
   /** The last diagnostics report, or a new one when the last is older than 10 s. */
   diagnostics(): Promise<DiagnosticsReport>;
   logFile: string;
+  issuerUrl: string;
   logger: Logger;
   clock: Clock;
   dataDir: string;
@@ -162,6 +163,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps, scheme: "h
       csrfToken: csrf.tokenFor(csrfCookie),
       assets: { css: `/static/box.css?v=${ASSETS["box.css"]!.version}`, js: `/static/box.js?v=${ASSETS["box.js"]!.version}` },
       dataDir: deps.dataDir,
+      issuerUrl: deps.issuerUrl,
       byIp: scheme === "http" && host !== null && (/^[\d.]+$/.test(host) || host.includes(":")),
       admin: { passwordSet: config.adminPassword !== null, loggedIn: loggedIn(request) },
       credential: adminOk(request)
