@@ -135,6 +135,14 @@ test("CERT_READ_EXCEPTION, REQUEST_EXCEPTION and REQUEST_STATUS: code, meaning a
     assert.ok(exception.includes(join(unreachable.dataDir, "logs", "box.log")), "where the full exception is");
     assert.ok(await page.isVisible('#error a[href="/logs/download"]'), "Download logs from the error");
     if (lang === "en") await page.screenshot({ path: join(ARTIFACTS, "homepage-error.png"), fullPage: true });
+    else {
+      // Every entry of the gear menu is in the page, in the page's language.
+      await page.click("#gear summary");
+      const entries = (await page.locator("#gear li").allTextContents()).map((e) => e.trim());
+      assert.deepEqual(entries, ["Credenziale", "Livello log", "Scarica registri", "Dettagli del certificato", "Collega a un database", "Diagnostica", "Password amministratore"]);
+      await page.screenshot({ path: join(ARTIFACTS, "homepage-error-it-gear.png"), fullPage: true });
+      await page.click("#gear summary");
+    }
 
     await open(failing, lang);
     const status = await assertError("ERR_IOT_HTTPS_LOAD_REQUEST_STATUS", "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503", lang);
@@ -175,6 +183,7 @@ test("NO_SERVER → Connect (token) → NO_RESULT → Credential cleared → NO_
   // "open Credential": the error's button opens the dialog; the new values are used by the next check.
   await page.click('#error [data-open="dlg-credential"]');
   assert.equal(await page.textContent("#masked-code"), "not set");
+  await page.screenshot({ path: join(ARTIFACTS, "credential-dialog.png") });
   await page.fill('#dlg-credential input[name="dbUuid"]', uuid);
   await page.fill('#dlg-credential input[name="enterpriseCode"]', CODE);
   await submit("credential", "#credential-save");
