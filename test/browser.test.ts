@@ -213,6 +213,12 @@ test("a valid certificate: the banner, the details, this device reaching the HTT
   await page.waitForSelector("#browser-check.ok");
   assert.match((await page.textContent("#browser-check")) ?? "", /This device reaches https:\/\//);
   await page.screenshot({ path: join(ARTIFACTS, "homepage-ok.png"), fullPage: true });
+  // A device that cannot reach the name (here: the request dropped in the browser) is told so.
+  await page.route("**/api/ping", (route) => route.abort("namenotresolved"));
+  await open(main, "it");
+  await page.waitForSelector("#browser-check.fail");
+  assert.match((await page.textContent("#browser-check")) ?? "", /Questo dispositivo non raggiunge https:\/\/.*DNS/);
+  await page.unroute("**/api/ping");
 
   // Certificate details: the chain as PEM and the SHA-256 fingerprint of the certificate in https.pem.
   const leaf = new X509Certificate(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(readFileSync(join(main.dataDir, "https.pem"), "utf8"))![0]);

@@ -116,7 +116,8 @@ async function form(url: string, fields: Record<string, string>, headers: Record
 test("the routes: pages in both languages, assets cached, POSTs guarded, bad input a 400, settings applied", async (t) => {
   const issuer = await startTestIssuer();
   const temp = await connectedDir();
-  const { box, ports, paths, stop } = await startBox({ issuerUrl: issuer.url }, temp.dir);
+  // The diagnostics ask a port where nothing listens instead of the machine's resolvers.
+  const { box, ports, paths, stop } = await startBox({ issuerUrl: issuer.url, lanResolvers: ["127.0.0.1:9"], zoneDns: ["127.0.0.1:9"] }, temp.dir);
   t.after(async () => {
     await stop();
     await issuer.close();
@@ -168,6 +169,16 @@ test("the routes: pages in both languages, assets cached, POSTs guarded, bad inp
   assert.equal(preflight.status, 204);
   assert.equal(preflight.headers.get("access-control-allow-private-network"), "true");
   assert.equal(preflight.headers.get("access-control-allow-origin"), "*");
+
+  // The diagnostics run at most once every 10 s: a second request gets the same report.
+  const first = (await (await fetch(`${base}/api/diagnostics`)).json()) as { checkedAt: string; hostname: string; zone: string };
+  const second = (await (await fetch(`${base}/api/diagnostics`)).json()) as { checkedAt: string };
+  assert.equal(second.checkedAt, first.checkedAt);
+  assert.equal(first.zone, "boxcert.test");
+  assert.equal(first.hostname, new URL(box.status().httpsUrl!).hostname);
+  const page = await (await fetch(`${base}/diagnostics?lang=it`)).text();
+  assert.match(page, /<html lang="it">/);
+  assert.ok(page.includes('id="diagnostics"'));
 
   const logs = await fetch(`${base}/logs/download`);
   assert.match(logs.headers.get("content-disposition") ?? "", /^attachment; filename="boxcert-[^"]+\.log"$/);
