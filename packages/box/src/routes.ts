@@ -19,7 +19,7 @@ import { join } from "node:path";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { BoxStatus } from "./status.ts";
-import { mask, renderDiagnosticsPage, renderHomepage, renderMessagePage } from "./homepage.ts";
+import { escapeHtml, mask, renderDiagnosticsPage, renderHomepage, renderMessagePage } from "./homepage.ts";
 import type { PageContext } from "./homepage.ts";
 import type { Clock } from "./clock.ts";
 import type { BoxConfig } from "./config.ts";
@@ -87,8 +87,8 @@ type Form = Record<string, string>;
 
 function formParser(app: FastifyInstance): void {
   app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string", bodyLimit: 16 * 1024 }, (_req, body, done) => {
-    const form: Form = {};
-    for (const [key, value] of new URLSearchParams(body as string)) if (!(key in form)) form[key] = value;
+    const form: Form = Object.create(null) as Form;
+    for (const [key, value] of new URLSearchParams(body as string)) if (!Object.hasOwn(form, key)) form[key] = value;
     done(null, form);
   });
 }
@@ -216,7 +216,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps, scheme: "h
   /** A POST: guard first; `admin` ones also need the session when a password is set. */
   function post(path: string, options: { admin: boolean }, handler: (form: Form, request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>): void {
     app.post(path, async (request, reply) => {
-      const form: Form = typeof request.body === "object" && request.body !== null ? (request.body as Form) : {};
+      // Only string fields count: a JSON body (fastify parses it too) cannot smuggle objects in.
+      const form: Form = Object.create(null) as Form;
+      if (typeof request.body === "object" && request.body !== null) {
+        for (const [key, value] of Object.entries(request.body)) if (typeof value === "string") form[key] = value;
+      }
       const refusal = checkPost({
         scheme,
         hostHeader: request.headers.host,
@@ -245,7 +249,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps, scheme: "h
       fragment = renderDiagnosticsHtml(await deps.diagnostics(), ctx.lang);
     } catch (err) {
       deps.logger.error({ event: "diagnostics_failed", err }, "the diagnostics failed");
-      fragment = `<p class="error">${messages(ctx.lang).diagnosticsFailed((err as Error).message).replace(/[&<>"']/g, "")}</p>`;
+      fragment = `<p class="error">${escapeHtml(messages(ctx.lang).diagnosticsFailed((err as Error).message))}</p>`;
     }
     return sendHtml(reply, ctx, renderDiagnosticsPage(deps.status(), ctx, fragment));
   });
@@ -269,7 +273,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps, scheme: "h
   });
 
   app.get<{ Params: { file: string }; Querystring: { v?: string } }>("/static/:file", async (request, reply) => {
-    const found = ASSETS[request.params.file];
+    const found = Object.hasOwn(ASSETS, request.params.file) ? ASSETS[request.params.file] : undefined;
     if (!found) return reply.code(404).type("text/plain").send("not found");
     const etag = `"${found.version}"`;
     reply.header("etag", etag).header("x-content-type-options", "nosniff");

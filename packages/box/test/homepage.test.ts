@@ -153,6 +153,14 @@ test("the routes: pages in both languages, assets cached, POSTs guarded, bad inp
   assert.equal(badConnect.status, 400);
   const garbage = await fetch(`${base}/log-level`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: "{not json" });
   assert.equal(garbage.status, 400, "a body that is not a form: 400, no crash");
+  const objects = await fetch(`${base}/credential`, {
+    method: "POST",
+    headers: { ...headers, "content-type": "application/json" },
+    body: JSON.stringify({ csrf: token, dbUuid: { a: 1 }, enterpriseCode: ["x"] }),
+  });
+  assert.equal(objects.status, 400, "fields that are not strings are missing fields");
+  assert.equal((await fetch(`${base}/static/__proto__`)).status, 404);
+  assert.equal((await fetch(`${base}/static/constructor`)).status, 404);
 
   const set = await form(`${base}/log-level`, { csrf: token, level: "warning" }, headers);
   assert.equal(set.status, 303);
