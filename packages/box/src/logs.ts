@@ -82,6 +82,10 @@ export const REDACT_PATHS = [
   "*.privateKey",
   "csr",
   "*.csr",
+  "password",
+  "*.password",
+  "adminPassword",
+  "*.adminPassword",
 ];
 
 export interface BoxLog {
