@@ -5,7 +5,7 @@
  * certificate Chromium validates for real. No certificate check is switched off.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium, type BrowserContext } from "playwright-core";
@@ -60,5 +60,13 @@ export async function launchBrowser(options: { zone: string; rootPem: string }):
     locale: "en-US",
   });
   context.setDefaultTimeout(15_000);
-  return { context, profile, close: () => context.close() };
+  return {
+    context,
+    profile,
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
 }

@@ -237,9 +237,25 @@ export async function loadOrCreateConfig(paths: DataPaths, name?: string): Promi
  * Read, change, write. Reads the file again first because another process (`boxcert box connect` while the
  * agent runs) may have changed it since this one last read it.
  */
-export async function updateConfig(paths: DataPaths, patch: Partial<Omit<BoxConfig, "identifier">>): Promise<BoxConfig> {
-  const current = (await readConfig(paths)) ?? newConfig(undefined);
-  const next: BoxConfig = { ...current, ...patch };
-  await writeConfig(paths, next);
-  return next;
+export function updateConfig(paths: DataPaths, patch: Partial<Omit<BoxConfig, "identifier">>): Promise<BoxConfig> {
+  // One read-change-write at a time per file in this process: the homepage (Credential, Log level...)
+  // and the agent (label after enrolment) must not lose each other's change.
+  const previous = pendingUpdates.get(paths.config) ?? Promise.resolve();
+  const run = previous.then(async () => {
+    const current = (await readConfig(paths)) ?? newConfig(undefined);
+    const next: BoxConfig = { ...current, ...patch };
+    await writeConfig(paths, next);
+    return next;
+  });
+  const settled = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  pendingUpdates.set(paths.config, settled);
+  void settled.then(() => {
+    if (pendingUpdates.get(paths.config) === settled) pendingUpdates.delete(paths.config);
+  });
+  return run;
 }
+
+const pendingUpdates = new Map<string, Promise<void>>();

@@ -10,7 +10,8 @@ import { BOX_ERROR_CODES, BOX_ERRORS, BOX_ERRORS_IT, REFUSAL_REASONS, REFUSALS_I
 import { chooseLang, messages } from "../src/i18n.ts";
 import { checkPost, CsrfTokens, hostOf, isOwnHost } from "../src/request-guard.ts";
 import { AdminSessions, hashPassword, verifyPassword } from "../src/admin-password.ts";
-import { formatConnectionToken, parseConnectionToken, readConfig } from "../src/config.ts";
+import { formatConnectionToken, parseConnectionToken, readConfig, updateConfig } from "../src/config.ts";
+import { dataPaths } from "../src/data-dir.ts";
 import { logDownloadName, readAllLogs } from "../src/logs.ts";
 import { mask } from "../src/homepage.ts";
 import { startTestIssuer } from "./helpers/test-issuer.ts";
@@ -193,4 +194,21 @@ test("the routes: pages in both languages, assets cached, POSTs guarded, bad inp
   const text = await logs.text();
   assert.ok(text.includes('"event":"log_level"'));
   assert.ok(!text.includes("SECRET-CODE-42"));
+});
+
+test("changes from the page and the agent at once: no update is lost", async (t) => {
+  const temp = await connectedDir();
+  t.after(temp.cleanup);
+  const paths = dataPaths(temp.dir);
+  await Promise.all([
+    updateConfig(paths, { logLevel: "debug" }),
+    updateConfig(paths, { name: "till-2" }),
+    updateConfig(paths, { dbUuid: "db-7", enterpriseCode: "C-7" }),
+    updateConfig(paths, { label: "abcdefghijklmnop", zone: "boxcert.test", enrolledFor: "db-7" }),
+  ]);
+  const config = await readConfig(paths);
+  assert.deepEqual(
+    [config?.logLevel, config?.name, config?.dbUuid, config?.label, config?.server],
+    ["debug", "till-2", "db-7", "abcdefghijklmnop", "https://erp.example/"],
+  );
 });
