@@ -275,7 +275,7 @@ function gearMenu(ctx: PageContext): string {
     entries.push(`<form method="post" action="/logout" class="inline">${csrf(ctx)}<button type="submit" class="linkish">${escapeHtml(t.logout)}</button></form>`);
   }
   return `<details class="gear" id="gear"><summary aria-label="${escapeHtml(t.gear)}" title="${escapeHtml(t.gear)}"><span aria-hidden="true">⚙</span></summary>
-<ul role="menu">${entries.map((e) => `<li>${e}</li>`).join("")}</ul></details>`;
+<ul>${entries.map((e) => `<li>${e}</li>`).join("")}</ul></details>`;
 }
 
 function languageSwitch(ctx: PageContext, path: string): string {
