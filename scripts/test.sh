@@ -6,10 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # command -> Debian package
-declare -A NEEDS=([openssl]=openssl [curl]=curl [dig]=dnsutils [pebble]=pebble)
+# chromium and certutil: the browser tests (test/browser.test.ts); dnsmasq: a LAN resolver for the box's
+# diagnostics tests.
+declare -A NEEDS=([openssl]=openssl [curl]=curl [dig]=dnsutils [pebble]=pebble [chromium]=chromium [certutil]=libnss3-tools [dnsmasq]=dnsmasq-base)
 missing=()
 for cmd in "${!NEEDS[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDS[$cmd]}")
+  # dnsmasq lives in /usr/sbin, which is not on every user's PATH.
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${NEEDS[$cmd]}")
 done
 # PostgreSQL's server binaries are not on PATH on Debian.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)

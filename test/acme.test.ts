@@ -112,7 +112,7 @@ test("Pebble stopped: the box shows ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503; Pebbl
   const again = await startPebble({ dnsServer: `127.0.0.1:${system.dnsPort}`, ports: system.pebble.ports, tls: system.pebble.tls });
   stops.push(() => again.stop());
   assert.notEqual(again.rootPem, system.pebble.rootPem, "a restarted Pebble has new roots");
-  await fetch(`${box.httpUrl}/?check=1`);
+  await box.checkAgain();
   const status = await box.until("a certificate from the restarted Pebble", (s) => s.certificate.status === "ok", 60_000);
   const host = new URL(status.httpsUrl!).hostname;
   await servedChain(box.httpsPort, host, [again.rootPem, again.intermediatePem]);

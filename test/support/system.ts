@@ -71,6 +71,8 @@ export interface Box {
   httpUrl: string;
   proc: Proc;
   status(): Promise<BoxStatus>;
+  /** "Check again" as the homepage does it: a POST with the page's CSRF cookie and token. */
+  checkAgain(): Promise<void>;
   /** Waits until a check has ended and the certificate matches `done`. */
   until(what: string, done: (s: BoxStatus) => boolean, timeoutMs?: number): Promise<BoxStatus>;
 }
@@ -100,6 +102,19 @@ export async function startBox(options: { issuer: string; dataDir?: string; issu
     httpUrl,
     proc,
     status,
+    checkAgain: async () => {
+      const page = await fetch(`${httpUrl}/`);
+      const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+      const token = /name="csrf" value="([^"]+)"/.exec(await page.text())?.[1];
+      if (!token) throw new Error("the homepage has no CSRF token");
+      const res = await fetch(`${httpUrl}/check`, {
+        method: "POST",
+        redirect: "manual",
+        headers: { cookie, origin: httpUrl, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf: token }).toString(),
+      });
+      if (res.status !== 303) throw new Error(`Check again: HTTP ${res.status}`);
+    },
     until: (what, done, timeoutMs = 30_000) =>
       waitFor(what, async () => {
         const s = await status();

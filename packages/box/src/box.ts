@@ -20,7 +20,9 @@ import { CHECK_INTERVAL_MS, RenewalScheduler } from "./renewal.ts";
 import type { CheckTrigger } from "./check.ts";
 import { startServers } from "./server.ts";
 import type { BoxServers } from "./server.ts";
-import { registerRoutes } from "./routes.ts";
+import { newRouteState, registerRoutes } from "./routes.ts";
+import { diagnosticsTarget, runDiagnostics } from "./diagnostics.ts";
+import type { DiagnosticsReport } from "./diagnostics.ts";
 import { buildStatus } from "./status.ts";
 import type { BoxStatus } from "./status.ts";
 import { createBoxLog, pinoLevel } from "./logs.ts";
@@ -55,7 +57,14 @@ export interface BoxOptions {
   issuerTimeoutMs?: number;
   /** How often the periodic check asks the issuer even for a valid certificate (6 hours; CHECK_INTERVAL_MS). */
   checkIntervalMs?: number;
+  /** The LAN resolvers the diagnostics ask (`HOST[:PORT]`); default: the system's. */
+  lanResolvers?: string[];
+  /** The zone's authoritative servers for the diagnostics (`HOST:PORT`); default: the zone's NS records. */
+  zoneDns?: string[];
 }
+
+/** The diagnostics run at most this often; in between, the last report is shown. */
+export const DIAGNOSTICS_MIN_INTERVAL_MS = 10_000;
 
 export interface Box {
   start(): Promise<{ httpPort: number; httpsPort: number }>;
@@ -98,6 +107,26 @@ export function buildBox(options: BoxOptions): Box {
     throw new Error(`the check interval must be a positive number of milliseconds, not ${options.checkIntervalMs}`);
   }
   let running: Running | null = null;
+  let lastDiagnostics: { at: number; report: Promise<DiagnosticsReport> } | null = null;
+
+  /** The last report while it is younger than 10 s (or still running); else a new run. */
+  function diagnostics(): Promise<DiagnosticsReport> {
+    const now = clock();
+    if (lastDiagnostics && now - lastDiagnostics.at < DIAGNOSTICS_MIN_INTERVAL_MS) return lastDiagnostics.report;
+    const target = diagnosticsTarget(status());
+    const report = runDiagnostics({
+      ...target,
+      issuerUrl: options.issuerUrl,
+      issuerCa: options.issuerCa,
+      ...(options.lanResolvers && options.lanResolvers.length > 0 ? { lanResolvers: options.lanResolvers } : {}),
+      ...(options.zoneDns && options.zoneDns.length > 0 ? { authoritative: options.zoneDns } : {}),
+    });
+    lastDiagnostics = { at: now, report };
+    report.catch(() => {
+      if (lastDiagnostics?.report === report) lastDiagnostics = null;
+    });
+    return report;
+  }
 
   function status(): BoxStatus {
     if (!running) throw new Error("the box is not started");
@@ -165,9 +194,19 @@ export function buildBox(options: BoxOptions): Box {
         served: saved,
         serve: (certificate) => servers?.setCertificate({ keyPem: certificate.key.pem, chainPem: certificate.chainPem }),
         onLogLevel: (changed) => {
-          // A pino child keeps the level it was made with: set it on the one the box logs through.
-          logger.level = pinoLevel(changed.logLevel);
-          logger.info({ event: "log_level", level: changed.logLevel }, "log level changed");
+          // A pino child keeps the level it was made with: set it on the one the box logs through. The line
+          // goes out under whichever of the two levels shows info, so a change to "warning" is logged too.
+          const apply = (): void => {
+            logger.level = pinoLevel(changed.logLevel);
+          };
+          const tell = (): void => logger.info({ event: "log_level", level: changed.logLevel }, "log level changed");
+          if (logger.isLevelEnabled("info")) {
+            tell();
+            apply();
+          } else {
+            apply();
+            tell();
+          }
         },
       });
       const scheduler = new RenewalScheduler({
@@ -178,23 +217,39 @@ export function buildBox(options: BoxOptions): Box {
         ...(options.random ? { random: options.random } : {}),
         onCrash: (err) => logger.error({ event: "check_crashed", err }, "the certificate check crashed"),
       });
+      const routeState = newRouteState(clock);
       servers = await startServers({
         host: options.host,
         httpPort: options.httpPort,
         httpsPort: options.httpsPort,
         logger,
         certificate: saved ? { keyPem: saved.key.pem, chainPem: saved.chainPem } : null,
-        routes: (app) =>
-          registerRoutes(app, {
-            status,
-            clock,
-            dataDir: paths.dir,
-            homepageOpened: async () => {
-              await agent.refreshConfig();
-              scheduler.homepageOpened();
+        routes: (app, scheme) =>
+          registerRoutes(
+            app,
+            {
+              status,
+              clock,
+              dataDir: paths.dir,
+              logFile: paths.log,
+              issuerUrl: options.issuerUrl,
+              logger,
+              homepageOpened: async () => {
+                await agent.refreshConfig();
+                scheduler.homepageOpened();
+              },
+              checkAgain: () => void scheduler.run(),
+              config: () => agent.config,
+              changeConfig: async (patch) => {
+                await updateConfig(paths, patch);
+                return agent.refreshConfig();
+              },
+              served: () => agent.served,
+              diagnostics,
             },
-            checkAgain: () => void scheduler.run(),
-          }),
+            scheme,
+            routeState,
+          ),
       });
       running = { log, logger, client, agent, scheduler, servers };
       logger.info(

@@ -15,7 +15,8 @@ import { InvalidArgumentError, Option } from "commander";
 import type { Command } from "commander";
 import { buildBox } from "./box.ts";
 import { CHECK_INTERVAL_MS } from "./renewal.ts";
-import { ConfigError, parseCredentialField, parseLogLevel, parseServerUrl, updateConfig } from "./config.ts";
+import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, parseLogLevel, updateConfig } from "./config.ts";
+import type { Connection } from "./config.ts";
 import type { LogLevel } from "./config.ts";
 import { dataPaths, ensureDataDir } from "./data-dir.ts";
 
@@ -30,6 +31,8 @@ interface BoxFlags {
   name?: string;
   logLevel?: LogLevel;
   checkInterval: number;
+  resolver: string[];
+  zoneDns: string[];
 }
 
 /** The shortest --check-interval: each periodic check is a request to the issuer. */
@@ -46,6 +49,25 @@ function logLevel(value: string): LogLevel {
   } catch (err) {
     throw new InvalidArgumentError(`${(err as Error).message}.`);
   }
+}
+
+/** `HOST[:PORT]` (IPv6 as `[addr]:port`); `requirePort` for the zone's servers. */
+export function parseDnsServer(value: string, requirePort: boolean): string {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+))(?::(\d{1,5}))?$/.exec(value.trim());
+  const host = match?.[1] ?? match?.[2];
+  const portText = match?.[3];
+  if (!match || !host || isIP(host) === 0) throw new InvalidArgumentError(`must be an IP address${requirePort ? " and port, IP:PORT" : " with an optional :PORT"} (e.g. 192.168.1.1${requirePort ? ":53" : ""}), not "${value}".`);
+  if (portText === undefined) {
+    if (requirePort) throw new InvalidArgumentError(`needs a port: IP:PORT, not "${value}".`);
+    return host;
+  }
+  const p = Number(portText);
+  if (p < 1 || p > 65535) throw new InvalidArgumentError(`port out of range in "${value}".`);
+  return isIP(host) === 6 ? `[${host}]:${p}` : `${host}:${p}`;
+}
+
+function collect(requirePort: boolean) {
+  return (value: string, previous: string[]): string[] => [...previous, parseDnsServer(value, requirePort)];
 }
 
 /** `6h`, `30m`, `10s`, `1d`, `1500ms` -> milliseconds; at least MIN_CHECK_INTERVAL_MS. */
@@ -112,6 +134,8 @@ async function runAgent(flags: BoxFlags, cmd: Command): Promise<void> {
     ...(flags.name !== undefined ? { name: flags.name.trim() } : {}),
     ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
     checkIntervalMs: flags.checkInterval,
+    lanResolvers: flags.resolver,
+    zoneDns: flags.zoneDns,
     logToStdout: true,
   });
   try {
@@ -140,18 +164,26 @@ async function runAgent(flags: BoxFlags, cmd: Command): Promise<void> {
   });
 }
 
-async function connect(flags: { server: string; dbUuid: string; enterpriseCode: string }, cmd: Command): Promise<void> {
+async function connect(flags: { token?: string; server?: string; dbUuid?: string; enterpriseCode?: string }, cmd: Command): Promise<void> {
   const paths = dataPaths(dataDirOf(cmd));
-  const server = validated(cmd, () => parseServerUrl(flags.server));
-  const dbUuid = validated(cmd, () => parseCredentialField("database UUID", flags.dbUuid));
-  const enterpriseCode = validated(cmd, () => parseCredentialField("subscription code", flags.enterpriseCode));
+  const fields = [flags.server, flags.dbUuid, flags.enterpriseCode];
+  let connection: Connection;
+  if (flags.token !== undefined) {
+    if (fields.some((f) => f !== undefined)) fail(cmd, "--token cannot be combined with --server, --db-uuid or --enterprise-code");
+    connection = validated(cmd, () => parseConnectionToken(flags.token as string));
+  } else {
+    if (fields.some((f) => f === undefined)) fail(cmd, "give --token, or all of --server, --db-uuid and --enterprise-code");
+    connection = validated(cmd, () =>
+      parseConnection({ server: flags.server as string, dbUuid: flags.dbUuid as string, enterpriseCode: flags.enterpriseCode as string }),
+    );
+  }
   try {
     await ensureDataDir(paths);
-    await updateConfig(paths, { server, dbUuid, enterpriseCode });
+    await updateConfig(paths, connection);
   } catch (err) {
     fail(cmd, (err as Error).message);
   }
-  console.log(`connected to ${server} (database ${dbUuid}); the running box picks it up at its next check or when its homepage is opened`);
+  console.log(`connected to ${connection.server} (database ${connection.dbUuid}); the running box picks it up at its next check or when its homepage is opened`);
 }
 
 async function credential(flags: { dbUuid?: string; enterpriseCode?: string; clear?: boolean }, cmd: Command): Promise<void> {
@@ -199,15 +231,18 @@ export function registerBoxCommands(program: Command): void {
         .argParser(parseCheckInterval)
         .default(CHECK_INTERVAL_MS, "6h"),
     )
+    .option("--resolver <ip[:port]>", "a LAN resolver the diagnostics ask for the box's name (repeatable; default: the system's)", collect(false), [])
+    .option("--zone-dns <ip:port>", "an authoritative server of the zone for the diagnostics (repeatable; default: the zone's NS records)", collect(true), [])
     .configureHelp({ showGlobalOptions: true })
     .action(runAgent);
 
   box
     .command("connect")
-    .description("connect the box to a database: ERP server URL and credential")
-    .requiredOption("--server <url>", "the ERP server's URL")
-    .requiredOption("--db-uuid <uuid>", "the database UUID")
-    .requiredOption("--enterprise-code <code>", "the subscription code")
+    .description("connect the box to a database: a connection token, or the ERP server URL and credential")
+    .option("--token <token>", "the connection token from the database's IoT page (boxcert1....)")
+    .option("--server <url>", "the ERP server's URL")
+    .option("--db-uuid <uuid>", "the database UUID")
+    .option("--enterprise-code <code>", "the subscription code")
     .action(connect);
 
   box

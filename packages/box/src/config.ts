@@ -26,6 +26,20 @@ export interface BoxConfig {
   label: string | null;
   zone: string | null;
   enrolledFor: string | null;
+  /** The homepage's optional admin password (admin-password.ts), or null: the gear menu is open to the LAN. */
+  adminPassword: AdminPasswordHash | null;
+}
+
+/** scrypt of the admin password; never the password itself. */
+export interface AdminPasswordHash {
+  scheme: "scrypt";
+  /** base64 */
+  salt: string;
+  /** base64 */
+  hash: string;
+  N: number;
+  r: number;
+  p: number;
 }
 
 export class ConfigError extends Error {
@@ -81,6 +95,64 @@ function newConfig(name: string | undefined): BoxConfig {
     label: null,
     zone: null,
     enrolledFor: null,
+    adminPassword: null,
+  };
+}
+
+function validateAdminPassword(path: string, value: unknown): AdminPasswordHash | null {
+  if (value === undefined || value === null) return null;
+  const v = value as Record<string, unknown>;
+  const ok =
+    typeof v === "object" &&
+    v.scheme === "scrypt" &&
+    typeof v.salt === "string" &&
+    typeof v.hash === "string" &&
+    [v.N, v.r, v.p].every((n) => Number.isSafeInteger(n) && (n as number) > 0);
+  if (!ok) throw new ConfigError(`${path}: "adminPassword" must be {scheme: "scrypt", salt, hash, N, r, p}`);
+  return { scheme: "scrypt", salt: v.salt as string, hash: v.hash as string, N: v.N as number, r: v.r as number, p: v.p as number };
+}
+
+/**
+ * A connection token, as the database's IoT page hands it out: `boxcert1.` + base64url of the JSON
+ * `{"server": URL, "dbUuid": UUID, "enterpriseCode": CODE}`. Pasting it is `boxcert box connect` with the
+ * three values.
+ */
+export const CONNECTION_TOKEN_PREFIX = "boxcert1.";
+
+export interface Connection {
+  server: string;
+  dbUuid: string;
+  enterpriseCode: string;
+}
+
+export function formatConnectionToken(connection: Connection): string {
+  return CONNECTION_TOKEN_PREFIX + Buffer.from(JSON.stringify(connection)).toString("base64url");
+}
+
+export function parseConnectionToken(token: string): Connection {
+  const trimmed = token.trim();
+  if (!trimmed.startsWith(CONNECTION_TOKEN_PREFIX) || trimmed.length > 4096) {
+    throw new ConfigError(`a connection token starts with "${CONNECTION_TOKEN_PREFIX}"; copy it whole from the database's IoT page`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(trimmed.slice(CONNECTION_TOKEN_PREFIX.length), "base64url").toString("utf8"));
+  } catch {
+    throw new ConfigError("the connection token is damaged (not valid base64url JSON); copy it again whole");
+  }
+  const r = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+  if (typeof r.server !== "string" || typeof r.dbUuid !== "string" || typeof r.enterpriseCode !== "string") {
+    throw new ConfigError("the connection token lacks the server, the database UUID or the subscription code");
+  }
+  return parseConnection({ server: r.server, dbUuid: r.dbUuid, enterpriseCode: r.enterpriseCode });
+}
+
+/** The three values of a connection, validated (`boxcert box connect`, the homepage's Connect dialog). */
+export function parseConnection(values: Connection): Connection {
+  return {
+    server: parseServerUrl(values.server),
+    dbUuid: parseCredentialField("database UUID", values.dbUuid),
+    enterpriseCode: parseCredentialField("subscription code", values.enterpriseCode),
   };
 }
 
@@ -123,6 +195,7 @@ function validate(path: string, raw: unknown): BoxConfig {
     label,
     zone,
     enrolledFor: text("enrolledFor", true),
+    adminPassword: validateAdminPassword(path, record.adminPassword),
   };
 }
 
@@ -164,9 +237,25 @@ export async function loadOrCreateConfig(paths: DataPaths, name?: string): Promi
  * Read, change, write. Reads the file again first because another process (`boxcert box connect` while the
  * agent runs) may have changed it since this one last read it.
  */
-export async function updateConfig(paths: DataPaths, patch: Partial<Omit<BoxConfig, "identifier">>): Promise<BoxConfig> {
-  const current = (await readConfig(paths)) ?? newConfig(undefined);
-  const next: BoxConfig = { ...current, ...patch };
-  await writeConfig(paths, next);
-  return next;
+export function updateConfig(paths: DataPaths, patch: Partial<Omit<BoxConfig, "identifier">>): Promise<BoxConfig> {
+  // One read-change-write at a time per file in this process: the homepage (Credential, Log level...)
+  // and the agent (label after enrolment) must not lose each other's change.
+  const previous = pendingUpdates.get(paths.config) ?? Promise.resolve();
+  const run = previous.then(async () => {
+    const current = (await readConfig(paths)) ?? newConfig(undefined);
+    const next: BoxConfig = { ...current, ...patch };
+    await writeConfig(paths, next);
+    return next;
+  });
+  const settled = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  pendingUpdates.set(paths.config, settled);
+  void settled.then(() => {
+    if (pendingUpdates.get(paths.config) === settled) pendingUpdates.delete(paths.config);
+  });
+  return run;
 }
+
+const pendingUpdates = new Map<string, Promise<void>>();

@@ -1,13 +1,22 @@
 /**
- * The box homepage: server-rendered plain HTML, no external resource, everything escaped. What the person
- * in front of the box needs: who the box is, where it answers over HTTPS (or why it does not), the
- * certificate's validity, and on an error the exact code, what it means and what to do (BOX_ERRORS).
+ * The box's pages, server-rendered, in English or Italian (i18n.ts), everything escaped, nothing fetched
+ * from outside the box: one stylesheet and one script (/static/), the script with the page's CSP nonce.
  *
- * While a check runs, a small inline script polls /api/status and reloads the page when it ends.
+ *   home          who the box is, where it answers over HTTPS (or why it does not), the certificate banner,
+ *                 and on an error the exact code, what it means and what to do (the shared catalogue)
+ *   gear menu     Credential, Log level, Download logs, Certificate details, Connect to a database,
+ *                 Diagnostics, Admin password: entries in the HTML, forms in <dialog>s the script opens
+ *   message page  a refused or bad request: what happened and the way back
+ *
+ * Pure functions of the status and a context: the routes gather both (routes.ts).
  */
-import { BOX_ERRORS, BOX_ERROR_CODES } from "@boxcert/shared";
+import { BOX_ERROR_CODES, boxErrorInfo, isRefusalReason, REFUSALS, REFUSALS_IT } from "@boxcert/shared";
 import type { BoxErrorCode } from "@boxcert/shared";
 import type { BoxStatus } from "./status.ts";
+import { LANGUAGES, messages } from "./i18n.ts";
+import type { Lang, Messages } from "./i18n.ts";
+import { LOG_LEVELS } from "./config.ts";
+import { CSRF_FIELD } from "./request-guard.ts";
 
 export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
@@ -15,27 +24,41 @@ export function escapeHtml(value: string): string {
 
 const DAY_MS = 86_400_000;
 
-const STATUS_WORDS: Record<BoxStatus["certificate"]["status"], string> = {
-  ok: "Valid",
-  renewing: "Valid, renewal pending",
-  error: "No valid certificate",
-  missing: "No certificate yet",
-};
-
-export interface HomepageContext {
+export interface PageContext {
+  lang: Lang;
   now: number;
-  /** Nonce of the inline script, also in the page's Content-Security-Policy. */
+  /** Nonce of the page's script, also in its Content-Security-Policy. */
   nonce: string;
-  /** Shown in the "how to connect" hint. */
+  /** The hidden field of every form (request-guard.ts). */
+  csrfToken: string;
+  /** Path of the stylesheet and script, with their version for caching. */
+  assets: { css: string; js: string };
   dataDir: string;
+  /** The issuer's address, for "open it in a browser to check whether it is up". */
+  issuerUrl: string;
+  /** The page was opened over HTTP by an IP address: the script tries the HTTPS address from this device. */
+  byIp: boolean;
+  admin: { passwordSet: boolean; loggedIn: boolean };
+  /** The credential, masked; null fields are not set. */
+  credential: { dbUuid: string | null; enterpriseCode: string | null };
+  certificate: { chainPem: string; fingerprint256: string; serial: string } | null;
+  /** A notice after a change (a key of Messages["notices"]). */
+  notice: keyof Messages["notices"] | null;
+}
+
+/** Shows enough to recognise a value, never enough to use it. */
+export function mask(value: string | null, keep: { start: number; end: number }): string | null {
+  if (value === null) return null;
+  if (value.length < keep.start + keep.end + 4) return "•".repeat(8);
+  return `${value.slice(0, keep.start)}${"•".repeat(8)}${value.slice(value.length - keep.end)}`;
 }
 
 function row(label: string, valueHtml: string): string {
-  return `<tr><th>${escapeHtml(label)}</th><td>${valueHtml}</td></tr>`;
+  return `<tr><th scope="row">${escapeHtml(label)}</th><td>${valueHtml}</td></tr>`;
 }
 
 function date(iso: string | null): string {
-  return iso ? escapeHtml(iso.replace("T", " ").replace(/\.\d+Z$/, " UTC")) : "—";
+  return iso ? escapeHtml(iso.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC")) : "—";
 }
 
 function baseCode(errorCode: string): BoxErrorCode | null {
@@ -43,95 +66,283 @@ function baseCode(errorCode: string): BoxErrorCode | null {
   return (BOX_ERROR_CODES as readonly string[]).includes(code) ? (code as BoxErrorCode) : null;
 }
 
-function errorSection(status: BoxStatus): string {
-  const { errorCode, detail } = status.certificate;
+function csrf(ctx: PageContext): string {
+  return `<input type="hidden" name="${CSRF_FIELD}" value="${escapeHtml(ctx.csrfToken)}">`;
+}
+
+/** A gear-menu entry: opens its dialog, or the login dialog when the menu is locked. */
+function opener(ctx: PageContext, dialog: string, label: string, protectedEntry = true): string {
+  const target = protectedEntry && locked(ctx) ? "login" : dialog;
+  return `<button type="button" class="linkish" data-open="dlg-${target}">${escapeHtml(label)}</button>`;
+}
+
+function locked(ctx: PageContext): boolean {
+  return ctx.admin.passwordSet && !ctx.admin.loggedIn;
+}
+
+function downloadLink(ctx: PageContext, label: string): string {
+  return locked(ctx) ? opener(ctx, "login", label) : `<a href="/logs/download" download id="download-logs">${escapeHtml(label)}</a>`;
+}
+
+function errorSection(status: BoxStatus, ctx: PageContext): string {
+  const t = messages(ctx.lang);
+  const { errorCode, detail, reason } = status.certificate;
   if (!errorCode) return "";
   const code = baseCode(errorCode);
-  const info = code ? BOX_ERRORS[code] : null;
-  return `<section class="error" id="error">
-<h2>Error <code>${escapeHtml(errorCode)}</code></h2>
-${info ? `<p>${escapeHtml(info.meaning)}</p>` : ""}
-${detail ? `<p class="detail">Detail: <code>${escapeHtml(detail)}</code></p>` : ""}
-${info ? `<h3>What to do</h3><ul>${info.remedies.map((r) => `<li>${escapeHtml(r)}</li>`).join("")}</ul>` : ""}
+  if (!code) return `<section class="error" id="error"><h2>${escapeHtml(t.error)} <code>${escapeHtml(errorCode)}</code></h2></section>`;
+  const info = boxErrorInfo(code, ctx.lang);
+  const facts: string[] = [];
+  const remedies = info.remedies.map((r) => `<li>${escapeHtml(r)}</li>`);
+  const actions: string[] = [];
+  if (code === "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS") {
+    const httpStatus = errorCode.split(" ")[1] ?? "";
+    facts.push(`<p class="http-status">${escapeHtml(t.httpStatus(httpStatus, t.statusMeanings[Number(httpStatus)] ?? ""))}</p>`);
+    remedies.push(`<li>${escapeHtml(t.quoteStatus(httpStatus))}</li>`);
+  }
+  if (code === "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS" || code === "ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION") {
+    facts.push(`<p class="issuer">${escapeHtml(t.issuerAddress)}: <a href="${escapeHtml(ctx.issuerUrl)}" rel="noreferrer" target="_blank">${escapeHtml(ctx.issuerUrl)}</a></p>`);
+  }
+  if (code === "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT" && reason && isRefusalReason(reason)) {
+    const text = ctx.lang === "it" ? REFUSALS_IT[reason] : REFUSALS[reason].message;
+    facts.push(`<p class="reason">${escapeHtml(t.issuerReason)}: <strong>${escapeHtml(text)}</strong> (<code>${escapeHtml(reason)}</code>)</p>`);
+  }
+  if (detail) facts.push(`<p class="detail">${escapeHtml(t.detail)}: <code>${escapeHtml(detail)}</code></p>`);
+  if (code === "ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION") {
+    remedies.push(`<li>${escapeHtml(t.logsWhere(`${ctx.dataDir}/logs/box.log`))}</li>`);
+    actions.push(downloadLink(ctx, t.openLogs), opener(ctx, "log-level", t.openLogLevel));
+  }
+  if (code === "ERR_IOT_HTTPS_CHECK_CERT_READ_EXCEPTION") remedies.push(`<li>${escapeHtml(t.certificateFileWhere(`${ctx.dataDir}/https.pem`))}</li>`);
+  if (code === "ERR_IOT_HTTPS_CHECK_NO_SERVER") actions.push(opener(ctx, "connect", t.openConnect));
+  if (code === "ERR_IOT_HTTPS_LOAD_NO_CREDENTIAL") actions.push(opener(ctx, "credential", t.openCredential));
+  return `<section class="error" id="error" data-code="${escapeHtml(code)}">
+<h2>${escapeHtml(t.error)} <code class="code">${escapeHtml(errorCode)}</code></h2>
+<h3>${escapeHtml(t.whatItMeans)}</h3>
+<p class="meaning">${escapeHtml(info.meaning)}</p>
+${facts.join("\n")}
+<h3>${escapeHtml(t.whatToDo)}</h3>
+<ul class="remedies">${remedies.join("")}</ul>
+${actions.length > 0 ? `<p class="actions">${actions.join(" ")}</p>` : ""}
 </section>`;
 }
 
-function httpsCell(status: BoxStatus): string {
-  if (status.httpsUrl) return `<a href="${escapeHtml(status.httpsUrl)}">${escapeHtml(status.httpsUrl)}</a>`;
-  if (status.checking) return "None yet: the box is asking for a certificate now.";
-  if (status.certificate.errorCode) return `None: the box has no certificate (see the error <a href="#error">below</a>).`;
-  return "None yet: the box has not asked for a certificate.";
+function httpsCell(status: BoxStatus, ctx: PageContext): string {
+  const t = messages(ctx.lang);
+  if (status.httpsUrl) {
+    const link = `<a href="${escapeHtml(status.httpsUrl)}" id="https-link">${escapeHtml(status.httpsUrl)}</a>`;
+    const check = ctx.byIp
+      ? `<p id="browser-check" class="browser-check" data-url="${escapeHtml(status.httpsUrl)}" data-ok="${escapeHtml(t.browserCheckOk(status.httpsUrl))}" data-fail="${escapeHtml(t.browserCheckFail(status.httpsUrl))}">${escapeHtml(t.browserCheckTrying(status.httpsUrl))}</p>`
+      : "";
+    return link + check;
+  }
+  if (status.checking) return escapeHtml(t.httpsNoneChecking);
+  if (status.certificate.errorCode) return `<a href="#error">${escapeHtml(t.httpsNoneError)}</a>`;
+  return escapeHtml(t.httpsNoneNever);
 }
 
-function serverCell(status: BoxStatus, ctx: HomepageContext): string {
+function databaseCell(status: BoxStatus, ctx: PageContext): string {
+  const t = messages(ctx.lang);
   if (status.server) {
-    return `${escapeHtml(status.server)}${status.hasCredential ? "" : " (database UUID or subscription code missing)"}`;
+    const uuid = ctx.credential.dbUuid ? ` (${escapeHtml(t.databaseUuid)} <code>${escapeHtml(ctx.credential.dbUuid)}</code>)` : "";
+    const missing = status.hasCredential ? "" : ` <span class="warn">— ${escapeHtml(t.credentialMissing)}</span>`;
+    return `<span id="database">${escapeHtml(status.server)}</span>${uuid}${missing}`;
   }
   const how = `boxcert box connect --data-dir ${ctx.dataDir} --server URL --db-uuid UUID --enterprise-code CODE`;
-  return `Not connected. Connect the box to your database from its IoT page, or run <code>${escapeHtml(how)}</code>`;
+  return `<span id="database">${escapeHtml(t.notConnected)}</span> ${escapeHtml(t.howToConnect)} <code>${escapeHtml(how)}</code> ${opener(ctx, "connect", t.openConnect)}`;
 }
 
-function certificateSection(status: BoxStatus, now: number): string {
+function certificateSection(status: BoxStatus, ctx: PageContext): string {
+  const t = messages(ctx.lang);
   const c = status.certificate;
-  const rows = [row("Status", escapeHtml(STATUS_WORDS[c.status]))];
+  const rows = [row(t.status, `<span class="cert-status cert-${c.status}">${escapeHtml(t.statusWords[c.status])}</span>`)];
   if (c.notBefore && c.notAfter) {
-    const left = Math.floor((Date.parse(c.notAfter) - now) / DAY_MS);
-    const days = left >= 0 ? `${left} day${left === 1 ? "" : "s"} left` : `expired ${-left} day${left === -1 ? "" : "s"} ago`;
-    rows.push(row("Valid", `from ${date(c.notBefore)} until ${date(c.notAfter)} (${escapeHtml(days)})`));
-    rows.push(row("Renewal from", date(c.renewAfter)));
+    const left = Math.floor((Date.parse(c.notAfter) - ctx.now) / DAY_MS);
+    const days = left >= 0 ? t.daysLeft(left) : t.expiredAgo(-left);
+    rows.push(row(t.valid, `${escapeHtml(t.validFromUntil(date(c.notBefore), date(c.notAfter)))} (<strong id="days-left">${escapeHtml(days)}</strong>)`));
+    rows.push(row(t.renewalFrom, date(c.renewAfter)));
   }
-  if (c.subject) rows.push(row("Subject", escapeHtml(c.subject)));
-  if (c.issuer) rows.push(row("Issuer", escapeHtml(c.issuer)));
-  if (c.names.length > 0) rows.push(row("Names", c.names.map((n) => `<code>${escapeHtml(n)}</code>`).join(", ")));
-  rows.push(row("Last check", status.checking ? "running now…" : date(status.lastCheck)));
-  return `<section><h2>HTTPS certificate</h2><table>${rows.join("")}</table>
-<p><a href="/?check=1">Check again</a></p></section>`;
+  if (c.subject) rows.push(row(t.subject, escapeHtml(c.subject)));
+  if (c.issuer) rows.push(row(t.issuer, escapeHtml(c.issuer)));
+  if (c.names.length > 0) rows.push(row(t.names, c.names.map((n) => `<code>${escapeHtml(n)}</code>`).join(", ")));
+  rows.push(row(t.lastCheck, status.checking ? escapeHtml(t.runningNow) : date(status.lastCheck)));
+  const diagnose = status.httpsUrl ? ` <a href="/diagnostics" class="button secondary">${escapeHtml(t.diagnoseNetwork)}</a>` : "";
+  return `<section class="banner banner-${c.status}" id="certificate"><h2>${escapeHtml(t.certificate)}</h2><table>${rows.join("")}</table>
+<form method="post" action="/check" class="inline">${csrf(ctx)}<button type="submit" id="check-again">${escapeHtml(t.checkAgain)}</button></form>${diagnose}</section>`;
 }
 
-const POLL_SCRIPT = `(function () {
-  function poll() {
-    fetch("/api/status", { cache: "no-store" })
-      .then(function (r) { return r.json(); })
-      .then(function (s) { if (s.checking) setTimeout(poll, 1000); else location.reload(); })
-      .catch(function () { setTimeout(poll, 3000); });
-  }
-  setTimeout(poll, 1000);
-})();`;
+function dialog(id: string, title: string, body: string, t: Messages): string {
+  return `<dialog id="dlg-${id}" aria-labelledby="dlg-${id}-title"><h2 id="dlg-${id}-title">${escapeHtml(title)}</h2>
+${body}
+<form method="dialog" class="close"><button type="submit" class="secondary">${escapeHtml(t.close)}</button></form></dialog>`;
+}
 
-export function renderHomepage(status: BoxStatus, ctx: HomepageContext): string {
-  const rows = [
-    row("Name", escapeHtml(status.name)),
-    row("IP address", escapeHtml(status.ip)),
-    row("Identifier", `<code>${escapeHtml(status.identifier)}</code>`),
-    row("HTTP address", `<a href="${escapeHtml(status.httpUrl)}">${escapeHtml(status.httpUrl)}</a>`),
-    row("HTTPS address", httpsCell(status)),
-    row("Connected server", serverCell(status, ctx)),
-    row("Log level", escapeHtml(status.logLevel)),
+function field(name: string, label: string, type = "text", extra = ""): string {
+  return `<label>${escapeHtml(label)}<input type="${type}" name="${name}" ${extra}></label>`;
+}
+
+function dialogs(status: BoxStatus, ctx: PageContext): string {
+  const t = messages(ctx.lang);
+  const out: string[] = [];
+  const cred = ctx.credential;
+  out.push(
+    dialog(
+      "credential",
+      t.credential,
+      `<p>${escapeHtml(t.credentialIntro)}</p>
+<table><tr><th>${escapeHtml(t.dbUuidLabel)}</th><td><code id="masked-uuid">${escapeHtml(cred.dbUuid ?? t.credentialNone)}</code></td></tr>
+<tr><th>${escapeHtml(t.codeLabel)}</th><td><code id="masked-code">${escapeHtml(cred.enterpriseCode ?? t.credentialNone)}</code></td></tr></table>
+<form method="post" action="/credential">${csrf(ctx)}
+${field("dbUuid", t.dbUuidLabel, "text", 'required autocomplete="off" spellcheck="false"')}
+${field("enterpriseCode", t.codeLabel, "password", 'required autocomplete="off"')}
+<button type="submit" id="credential-save">${escapeHtml(t.save)}</button></form>
+<form method="post" action="/credential/clear">${csrf(ctx)}<button type="submit" class="danger" id="credential-clear">${escapeHtml(t.clearCredential)}</button></form>`,
+      t,
+    ),
+  );
+  out.push(
+    dialog(
+      "log-level",
+      t.logLevel,
+      `<p>${escapeHtml(t.logLevelIntro)}</p><form method="post" action="/log-level">${csrf(ctx)}
+<fieldset>${LOG_LEVELS.map((level) => `<label class="radio"><input type="radio" name="level" value="${level}"${level === status.logLevel ? " checked" : ""}> ${escapeHtml(t.logLevels[level])}</label>`).join("")}</fieldset>
+<button type="submit" id="log-level-save">${escapeHtml(t.save)}</button></form>`,
+      t,
+    ),
+  );
+  out.push(
+    dialog(
+      "connect",
+      t.connect,
+      `<p>${escapeHtml(t.connectIntro)}</p><form method="post" action="/connect">${csrf(ctx)}
+${field("token", t.tokenLabel, "text", 'autocomplete="off" spellcheck="false"')}
+<p class="or">— ${escapeHtml(t.or)} —</p>
+${field("server", t.serverLabel, "url", 'placeholder="https://erp.example.com/"')}
+${field("dbUuid", t.dbUuidLabel, "text", 'autocomplete="off" spellcheck="false"')}
+${field("enterpriseCode", t.codeLabel, "password", 'autocomplete="off"')}
+<button type="submit" id="connect-save">${escapeHtml(t.connectButton)}</button></form>`,
+      t,
+    ),
+  );
+  const c = ctx.certificate;
+  out.push(
+    dialog(
+      "certificate",
+      t.certificateDetails,
+      c
+        ? `<table><tr><th>${escapeHtml(t.fingerprint)}</th><td><code id="fingerprint">${escapeHtml(c.fingerprint256)}</code></td></tr>
+<tr><th>${escapeHtml(t.serial)}</th><td><code>${escapeHtml(c.serial)}</code></td></tr></table>
+<h3>${escapeHtml(t.chain)}</h3><pre id="chain">${escapeHtml(c.chainPem)}</pre>`
+        : `<p>${escapeHtml(t.noCertificate)}</p>`,
+      t,
+    ),
+  );
+  const passwordForm = ctx.admin.passwordSet
+    ? `<p>${escapeHtml(t.passwordIntroSet)}</p><form method="post" action="/admin-password">${csrf(ctx)}
+${field("current", t.currentPassword, "password", 'required autocomplete="current-password"')}
+${field("password", t.newPassword, "password", 'autocomplete="new-password"')}
+${field("repeat", t.repeatPassword, "password", 'autocomplete="new-password"')}
+<button type="submit" name="action" value="set" id="password-save">${escapeHtml(t.setPassword)}</button>
+<button type="submit" name="action" value="clear" class="danger" id="password-clear" formnovalidate>${escapeHtml(t.clearPassword)}</button></form>`
+    : `<p>${escapeHtml(t.passwordIntroNone)}</p><form method="post" action="/admin-password">${csrf(ctx)}
+${field("password", t.newPassword, "password", 'required minlength="8" autocomplete="new-password"')}
+${field("repeat", t.repeatPassword, "password", 'required minlength="8" autocomplete="new-password"')}
+<button type="submit" name="action" value="set" id="password-save">${escapeHtml(t.setPassword)}</button></form>`;
+  out.push(dialog("password", t.adminPassword, passwordForm, t));
+  out.push(
+    dialog(
+      "login",
+      t.login,
+      `<p>${escapeHtml(t.locked)}</p><form method="post" action="/login">${csrf(ctx)}
+${field("password", t.password, "password", 'required autocomplete="current-password" id="login-password"')}
+<button type="submit" id="login-submit">${escapeHtml(t.login)}</button></form>`,
+      t,
+    ),
+  );
+  return out.join("\n");
+}
+
+function gearMenu(ctx: PageContext): string {
+  const t = messages(ctx.lang);
+  const entries = [
+    opener(ctx, "credential", t.credential),
+    opener(ctx, "log-level", t.logLevel),
+    downloadLink(ctx, t.downloadLogs),
+    opener(ctx, "certificate", t.certificateDetails, false),
+    opener(ctx, "connect", t.connect),
+    `<a href="/diagnostics">${escapeHtml(t.diagnostics)}</a>`,
+    opener(ctx, "password", t.adminPassword),
   ];
+  if (ctx.admin.loggedIn) {
+    entries.push(`<form method="post" action="/logout" class="inline">${csrf(ctx)}<button type="submit" class="linkish">${escapeHtml(t.logout)}</button></form>`);
+  }
+  return `<details class="gear" id="gear"><summary aria-label="${escapeHtml(t.gear)}" title="${escapeHtml(t.gear)}"><span aria-hidden="true">⚙</span></summary>
+<ul>${entries.map((e) => `<li>${e}</li>`).join("")}</ul></details>`;
+}
+
+function languageSwitch(ctx: PageContext, path: string): string {
+  const t = messages(ctx.lang);
+  return `<nav class="lang" aria-label="${escapeHtml(t.switchLanguage)}">${LANGUAGES.map((lang) =>
+    lang === ctx.lang
+      ? `<strong lang="${lang}">${escapeHtml(messages(lang).langName)}</strong>`
+      : `<a href="${escapeHtml(path)}?lang=${lang}" lang="${lang}" hreflang="${lang}">${escapeHtml(messages(lang).langName)}</a>`,
+  ).join(" · ")}</nav>`;
+}
+
+function layout(status: BoxStatus, ctx: PageContext, options: { path: string; main: string; checking?: boolean }): string {
+  const t = messages(ctx.lang);
+  const notice = ctx.notice ? `<p class="notice" role="status" id="notice">${escapeHtml(t.notices[ctx.notice])}</p>` : "";
   return `<!doctype html>
-<html lang="en">
+<html lang="${ctx.lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(status.name)} · IoT box</title>
-<style>
-body { font-family: system-ui, sans-serif; max-width: 52rem; margin: 1.5rem auto; padding: 0 1rem; color: #222; }
-table { border-collapse: collapse; width: 100%; }
-th { text-align: left; width: 11rem; vertical-align: top; padding: .3rem .6rem .3rem 0; color: #555; font-weight: 600; }
-td { padding: .3rem 0; overflow-wrap: anywhere; }
-.error { border: 2px solid #b00020; padding: .2rem 1rem; margin-top: 1rem; border-radius: 6px; }
-.checking { background: #fff7d6; padding: .5rem 1rem; border-radius: 6px; }
-code { font-size: .95em; }
-</style>
+<title>${escapeHtml(t.title(status.name))}</title>
+<link rel="stylesheet" href="${escapeHtml(ctx.assets.css)}">
 </head>
-<body>
-<h1>${escapeHtml(status.name)}</h1>
-${status.checking ? `<p class="checking" id="checking">Checking the HTTPS certificate… this page reloads when it is done.</p>` : ""}
-<table>${rows.join("")}</table>
-${certificateSection(status, ctx.now)}
-${errorSection(status)}
-${status.checking ? `<script nonce="${escapeHtml(ctx.nonce)}">${POLL_SCRIPT}</script>` : ""}
+<body data-checking="${options.checking ? "1" : "0"}">
+<header><h1><a href="/">${escapeHtml(status.name)}</a></h1>${languageSwitch(ctx, options.path)}${gearMenu(ctx)}</header>
+<main>
+${notice}
+${options.main}
+</main>
+${dialogs(status, ctx)}
+<script nonce="${escapeHtml(ctx.nonce)}" src="${escapeHtml(ctx.assets.js)}"></script>
 </body>
 </html>
 `;
+}
+
+export function renderHomepage(status: BoxStatus, ctx: PageContext): string {
+  const t = messages(ctx.lang);
+  const rows = [
+    row(t.name, `<span id="box-name">${escapeHtml(status.name)}</span>`),
+    row(t.ip, `<span id="box-ip">${escapeHtml(status.ip)}</span>`),
+    row(t.identifier, `<code id="box-identifier">${escapeHtml(status.identifier)}</code>`),
+    row(t.database, databaseCell(status, ctx)),
+    row(t.httpsAddress, httpsCell(status, ctx)),
+    row(t.httpAddress, `<a href="${escapeHtml(status.httpUrl)}">${escapeHtml(status.httpUrl)}</a>`),
+    row(t.logLevel, `<span id="log-level">${escapeHtml(t.logLevels[status.logLevel])}</span>`),
+  ];
+  const main = `${status.checking ? `<p class="checking" id="checking">${escapeHtml(t.checking)}</p>` : ""}
+<table class="facts">${rows.join("")}</table>
+${certificateSection(status, ctx)}
+${errorSection(status, ctx)}`;
+  return layout(status, ctx, { path: "/", main, checking: status.checking });
+}
+
+/** A refused or bad request, in the page's language: what happened and the way back. */
+export function renderMessagePage(status: BoxStatus, ctx: PageContext, heading: string, message: string): string {
+  const t = messages(ctx.lang);
+  const main = `<section class="error" id="refusal"><h2>${escapeHtml(heading)}</h2><p id="refusal-message">${escapeHtml(message)}</p>
+<p><a href="/">${escapeHtml(t.back)}</a></p></section>`;
+  return layout(status, ctx, { path: "/", main });
+}
+
+/** The diagnostics page: the report's fragment (already escaped HTML, diagnostics-render.ts) in the layout. */
+export function renderDiagnosticsPage(status: BoxStatus, ctx: PageContext, fragmentHtml: string): string {
+  const t = messages(ctx.lang);
+  // The fragment brings its own section and title (diagnostics-render.ts).
+  const main = `<div class="diagnostics-page"><p class="intro">${escapeHtml(t.diagnosticsIntro)}</p>
+${fragmentHtml}
+<p><a href="/diagnostics" class="button" id="diagnostics-again">${escapeHtml(t.runAgain)}</a> <a href="/">${escapeHtml(t.back)}</a></p></div>`;
+  return layout(status, ctx, { path: "/diagnostics", main });
 }

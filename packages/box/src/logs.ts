@@ -9,6 +9,7 @@
  * Secrets never reach the log: the subscription code and keys are redacted wherever they appear.
  */
 import { closeSync, fstatSync, openSync, renameSync, writeSync, rmSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import pino from "pino";
 import type { Logger, Level } from "pino";
 import type { LogLevel } from "./config.ts";
@@ -81,6 +82,10 @@ export const REDACT_PATHS = [
   "*.privateKey",
   "csr",
   "*.csr",
+  "password",
+  "*.password",
+  "adminPassword",
+  "*.adminPassword",
 ];
 
 export interface BoxLog {
@@ -102,4 +107,33 @@ export function createBoxLog(options: { file: string; level: LogLevel; stdout: b
     pino.multistream(streams),
   );
   return { logger, close: () => file.close() };
+}
+
+/** The log files that exist, oldest first: box.log.3, box.log.2, box.log.1, box.log. */
+export function logFilesOldestFirst(path: string, keep = LOG_KEEP): string[] {
+  const rotated = Array.from({ length: keep }, (_, i) => `${path}.${keep - i}`);
+  return [...rotated, path];
+}
+
+/**
+ * Every line the box still has, oldest first, as one text (Download logs). A file rotated away between
+ * listing and reading is skipped: its lines are in the next one.
+ */
+export async function readAllLogs(path: string, keep = LOG_KEEP): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (const file of logFilesOldestFirst(path, keep)) {
+    try {
+      parts.push(await readFile(file));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+/** `boxcert-<name>-<timestamp>.log`, the name reduced to characters safe in a file name. */
+export function logDownloadName(boxName: string, now: number): string {
+  const safe = boxName.normalize("NFKD").replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "box";
+  const stamp = new Date(now).toISOString().replace(/\.\d+Z$/, "Z").replace(/:/g, "");
+  return `boxcert-${safe}-${stamp}.log`;
 }

@@ -14,6 +14,8 @@ export interface CertificateView {
   /** Exactly as displayed: "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 404"; null when there is no error. */
   errorCode: string | null;
   detail: string | null;
+  /** The issuer's refusal reason (REFUSALS), for ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT; null otherwise. */
+  reason: string | null;
   subject: string | null;
   names: string[];
   issuer: string | null;
@@ -97,6 +99,7 @@ export function buildStatus(state: StatusState): BoxStatus {
       status: certificateStatus({ certificate: cert, error: state.error, loading: state.loading, now: state.now }),
       errorCode: state.error ? displayCode(state.error) : null,
       detail: state.error ? state.error.detail : null,
+      reason: state.error?.reason ?? null,
       subject: cert?.subject ?? null,
       names: cert ? [...cert.names] : [],
       issuer: cert?.issuer ?? null,

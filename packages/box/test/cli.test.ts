@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { tempDir } from "./helpers/fixture.ts";
 import { startTestIssuer } from "./helpers/test-issuer.ts";
 import { parseCheckInterval } from "../src/cli.ts";
+import { formatConnectionToken } from "../src/config.ts";
 
 const BIN = fileURLToPath(new URL("../bin/boxcert-box.js", import.meta.url));
 
@@ -51,6 +52,14 @@ test("connect and credential write the configuration; the code is never printed"
   assert.equal(after.enterpriseCode, null);
   assert.equal(after.server, "https://erp.example/");
   assert.equal(after.identifier, config.identifier);
+
+  // A connection token from the database's IoT page is the same as the three values.
+  const token = formatConnectionToken({ server: "https://erp2.example", dbUuid: "U-3", enterpriseCode: "CODE-T" });
+  const byToken = await run(["box", "connect", "--data-dir", dir, "--token", token]);
+  assert.equal(byToken.code, 0, byToken.stderr);
+  assert.ok(!byToken.stdout.includes("CODE-T"));
+  const third = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  assert.deepEqual([third.server, third.dbUuid, third.enterpriseCode], ["https://erp2.example/", "U-3", "CODE-T"]);
 });
 
 test("bad flags: one clear line and a non-zero exit", async (t) => {
@@ -67,7 +76,11 @@ test("bad flags: one clear line and a non-zero exit", async (t) => {
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--check-interval", "9s"], /--check-interval .* must be at least 10s/],
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--check-interval", "6"], /--check-interval .* must be a duration/],
     [["box", "connect", "--data-dir", temp.dir, "--server", "erp.example", "--db-uuid", "U", "--enterprise-code", "C"], /server URL/],
-    [["box", "connect", "--data-dir", temp.dir, "--server", "https://erp.example"], /required option '--db-uuid/],
+    [["box", "connect", "--data-dir", temp.dir, "--server", "https://erp.example"], /give --token, or all of --server, --db-uuid and --enterprise-code/],
+    [["box", "connect", "--data-dir", temp.dir, "--token", "not-a-token"], /a connection token starts with "boxcert1\."/],
+    [["box", "connect", "--data-dir", temp.dir, "--token", "boxcert1.e30", "--server", "https://erp.example"], /--token cannot be combined/],
+    [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--resolver", "dns.example"], /--resolver .*must be an IP address/],
+    [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--zone-dns", "127.0.0.1"], /--zone-dns .*needs a port/],
     [["box", "credential", "--data-dir", temp.dir, "--db-uuid", "U"], /give both --db-uuid and --enterprise-code, or --clear/],
     [["box", "credential", "--data-dir", temp.dir, "--clear", "--db-uuid", "U"], /--clear cannot be combined/],
   ];

@@ -1,0 +1,111 @@
+/**
+ * Cross-site protection of every change (POST): a CSRF token AND an Origin check.
+ *
+ *   - CSRF: the page sets a random `boxcert_csrf` cookie (HttpOnly, SameSite=Strict) and puts
+ *     HMAC(process secret, cookie) in a hidden field; a POST must carry both, compared with timingSafeEqual.
+ *     The secret is made at each start, so a form from before a restart is refused ("reload the page").
+ *   - Origin: when the browser sends one, it must be the box's own origin (scheme of the listener, the Host
+ *     the request was sent to). A page on another site cannot post here even with a stolen token.
+ *   - Host: the name the request was sent to must be one the box answers to (an IP address, localhost, the
+ *     machine's name, or a name of the box's certificate), so a DNS-rebinding page (evil.example resolving
+ *     to the box) cannot make itself "same origin".
+ */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { isIP } from "node:net";
+
+export const CSRF_COOKIE = "boxcert_csrf";
+export const CSRF_FIELD = "csrf";
+
+export class CsrfTokens {
+  #secret = randomBytes(32);
+
+  newCookieValue(): string {
+    return randomBytes(18).toString("base64url");
+  }
+
+  /** The hidden field's value for this cookie. */
+  tokenFor(cookie: string): string {
+    return createHmac("sha256", this.#secret).update(cookie).digest("base64url");
+  }
+
+  verify(cookie: string | undefined, token: string | undefined): boolean {
+    if (!cookie || !token) return false;
+    const expected = Buffer.from(this.tokenFor(cookie));
+    const actual = Buffer.from(token);
+    return expected.length === actual.length && timingSafeEqual(expected, actual);
+  }
+}
+
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const cookies: Record<string, string> = {};
+  for (const part of (header ?? "").split(";")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (!(name in cookies)) {
+      try {
+        cookies[name] = decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        // A cookie that is not ours and not valid URI encoding: ignored.
+      }
+    }
+  }
+  return cookies;
+}
+
+export function cookieHeader(name: string, value: string, options: { secure: boolean; httpOnly?: boolean; maxAgeS?: number; sameSite?: "Strict" | "Lax" }): string {
+  return [
+    `${name}=${encodeURIComponent(value)}`,
+    "Path=/",
+    `SameSite=${options.sameSite ?? "Strict"}`,
+    options.httpOnly === false ? null : "HttpOnly",
+    options.secure ? "Secure" : null,
+    options.maxAgeS !== undefined ? `Max-Age=${options.maxAgeS}` : null,
+  ]
+    .filter((p): p is string => p !== null)
+    .join("; ");
+}
+
+/** The host name of a Host header (without the port; IPv6 without brackets), lowercase. */
+export function hostOf(hostHeader: string | undefined): string | null {
+  if (!hostHeader) return null;
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::\d{1,5})?$/.exec(hostHeader.trim());
+  if (!match) return null;
+  return (match[1] as string).replace(/^\[|\]$/g, "").toLowerCase();
+}
+
+export interface HostPolicy {
+  /** The machine's own name (os.hostname()), also accepted with `.local`. */
+  machineName: string;
+  /** The certificate's names (`*.<label>.<zone>`, `<label>.<zone>`), when the box has one. */
+  certificateNames: () => readonly string[];
+}
+
+export function isOwnHost(host: string | null, policy: HostPolicy): boolean {
+  if (host === null) return false;
+  if (isIP(host) !== 0 || host === "localhost") return true;
+  const machine = policy.machineName.toLowerCase();
+  if (host === machine || host === `${machine}.local`) return true;
+  return policy.certificateNames().some((name) => (name.startsWith("*.") ? host.endsWith(name.slice(1)) && !host.slice(0, -name.length + 1).includes(".") : host === name));
+}
+
+export type GuardRefusal = "foreign-origin" | "foreign-host" | "csrf";
+
+/** Why a POST is refused, or null when it may go on. */
+export function checkPost(input: {
+  scheme: "http" | "https";
+  hostHeader: string | undefined;
+  origin: string | undefined;
+  cookie: string | undefined;
+  token: string | undefined;
+  csrf: CsrfTokens;
+  hosts: HostPolicy;
+}): GuardRefusal | null {
+  if (!isOwnHost(hostOf(input.hostHeader), input.hosts)) return "foreign-host";
+  if (input.origin !== undefined && input.origin !== `${input.scheme}://${(input.hostHeader ?? "").toLowerCase()}`) {
+    // Browsers omit the default port in Origin and Host alike, so the strings compare as they are.
+    return "foreign-origin";
+  }
+  if (!input.csrf.verify(input.cookie, input.token)) return "csrf";
+  return null;
+}
