@@ -126,6 +126,10 @@ export async function runDemo(options: DemoOptions): Promise<{ stop(): Promise<v
       host: "127.0.0.1",
       ip: "127.0.0.1",
       logToStdout: false,
+      // The demo's zone exists only at its own dns: the diagnostics ask it as both the "LAN" resolver and the
+      // zone's server (the system resolver has never heard of boxcert.test).
+      lanResolvers: [`${options.dnsListen.host}:${dns.port}`],
+      zoneDns: [`${options.dnsListen.host}:${dns.port}`],
     });
     const ports = await box.start();
     let status = box.status();
