@@ -8,7 +8,7 @@
  * a process of its own. One round of each first (account registration), then ROUNDS measured; medians.
  * Target (issue 4): under 2 seconds for boxcert.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { chmodSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -21,25 +21,13 @@ import { buildBox } from "@boxcert/box";
 import { dataPaths } from "@boxcert/box/data-dir";
 import { loadOrCreateConfig, updateConfig } from "@boxcert/box/config";
 import { runDns } from "@boxcert/dns";
-import { freePort, tempDir } from "../test/support/processes.ts";
+import { ensureDebianPackage, freePort, tempDir } from "../test/support/processes.ts";
 import { startPebble, type StartedPebble } from "../test/support/pebble.ts";
 import { median, resultLine } from "./stats.ts";
 
 const ZONE = "boxcert.test";
 const ROUNDS = Number(process.env["BENCH_ACME_ROUNDS"] ?? 5);
 const TARGET_SECONDS = 2;
-
-function ensureDebianPackage(command: string, pkg: string): void {
-  try {
-    execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" });
-    return;
-  } catch {
-    // missing
-  }
-  if (process.getuid?.() !== 0) throw new Error(`${command} is missing: sudo apt-get install -y ${pkg}`);
-  console.error(`bench acme: installing ${pkg} (apt-get)`);
-  execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg}`], { stdio: "ignore" });
-}
 
 /** Resolves once a TLS handshake to the box for `servername` verifies against `ca`; polls every 10 ms. */
 async function untilVerifiedHttps(port: number, servername: string, ca: string[], deadlineMs: number): Promise<void> {

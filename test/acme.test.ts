@@ -7,11 +7,10 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { connect as tlsConnect } from "node:tls";
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { freePort, startBoxcert, tempDir, type Proc } from "./support/processes.ts";
-import { connect, customer, startBox, startIssuerProcess, ZONE, type Box, type Issuer } from "./support/system.ts";
-import { startPebble, type StartedPebble } from "./support/pebble.ts";
+import { ZONE } from "./support/system.ts";
+import { startPebble } from "./support/pebble.ts";
+import { leafPem, servedChain, startAcmeSystem, type AcmeSystem } from "./support/acme-system.ts";
 import { openStore } from "../packages/issuer/src/store/db.ts";
 import { ZoneRecords } from "../packages/issuer/src/zone-records.ts";
 
@@ -20,47 +19,10 @@ after(async () => {
   for (const stop of stops.reverse()) await stop();
 });
 
-interface System {
-  pebble: StartedPebble;
-  issuer: Issuer;
-  dns: Proc;
-  dnsPort: number;
-}
-
-/** Pebble validating against boxcert dns, an issuer ordering from Pebble, dns serving the issuer's store. */
-async function acmeSystem(): Promise<System> {
-  const dnsPort = await freePort();
-  const pebble = await startPebble({ dnsServer: `127.0.0.1:${dnsPort}` });
-  stops.push(() => pebble.stop());
-  const issuer = await startIssuerProcess({
-    extra: ["--ca", "acme", "--acme-directory", pebble.directoryUrl, "--acme-ca-bundle", pebble.tls.ca, "--acme-contact", "ops@example.net", "--acme-dns-server", `127.0.0.1:${dnsPort}`],
-  });
-  stops.push(() => issuer.proc.stop());
-  const dns = await startBoxcert(["dns", "--zone", ZONE, "--listen", `127.0.0.1:${dnsPort}`, "--store", issuer.store], (out) => out.includes("dns listening"));
-  stops.push(() => dns.stop());
-  return { pebble, issuer, dns, dnsPort };
-}
-
-async function boxFor(issuer: Issuer, code: string): Promise<Box> {
-  const uuid = await customer(issuer.store, code, "in_progress", 2);
-  const dataDir = tempDir("boxcert-box-");
-  await connect(dataDir, uuid, code);
-  const box = await startBox({ issuer: issuer.url, dataDir });
-  stops.push(() => box.proc.stop());
-  return box;
-}
-
-/** The chain the box serves for `servername`, verified by node against `ca` (Pebble's root + intermediate). */
-function servedChain(port: number, servername: string, ca: string[]): Promise<X509Certificate> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: "127.0.0.1", port, servername, ca }, () => {
-      const peer = socket.getPeerX509Certificate();
-      socket.end();
-      if (!socket.authorized) reject(new Error(`not authorized: ${socket.authorizationError}`));
-      else resolve(peer!);
-    });
-    socket.once("error", reject);
-  });
+async function acmeSystem(): Promise<AcmeSystem> {
+  const system = await startAcmeSystem();
+  stops.push(() => system.stop());
+  return system;
 }
 
 async function challengesLeft(store: string): Promise<number> {
@@ -72,21 +34,17 @@ async function challengesLeft(store: string): Promise<number> {
   }
 }
 
-function output(system: System, box?: Box): string {
-  return [`pebble:\n${system.pebble.output().slice(-3000)}`, `issuer:\n${system.issuer.proc.output().slice(-3000)}`, box ? `box:\n${box.proc.output().slice(-2000)}` : ""].join("\n");
-}
-
 test("box → issuer --ca acme → Pebble → dns: a Pebble certificate with the box's key, served and verified", async () => {
   const system = await acmeSystem();
-  const box = await boxFor(system.issuer, "ACME-1");
+  const box = await system.box("ACME-1");
   const status = await box.until("a certificate from Pebble", (s) => s.certificate.status !== "missing" && s.certificate.status !== "renewing", 60_000);
-  assert.equal(status.certificate.status, "ok", `${JSON.stringify(status.certificate)}\n${output(system, box)}`);
+  assert.equal(status.certificate.status, "ok", `${JSON.stringify(status.certificate)}\n${system.output(box)}`);
   const host = new URL(status.httpsUrl!).hostname;
   const label = host.split(".")[1]!;
   assert.deepEqual([...status.certificate.names!].sort(), [`*.${label}.${ZONE}`, `${label}.${ZONE}`].sort());
 
   const pem = readFileSync(join(box.dataDir, "https.pem"), "utf8");
-  const leaf = new X509Certificate(pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)![0]);
+  const leaf = new X509Certificate(leafPem(pem));
   assert.ok(leaf.checkPrivateKey(createPrivateKey(pem)), "the leaf certifies the box's own key");
   assert.ok(leaf.checkIssued(new X509Certificate(system.pebble.intermediatePem)), "issued by Pebble's intermediate");
 
@@ -99,14 +57,14 @@ test("box → issuer --ca acme → Pebble → dns: a Pebble certificate with the
 test("Pebble stopped: the box shows ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503; Pebble back (new roots, forgotten account): the next check works", async () => {
   const system = await acmeSystem();
   // A first box registers the issuer's account with this Pebble.
-  const first = await boxFor(system.issuer, "ACME-2");
+  const first = await system.box("ACME-2");
   const ok = await first.until("the first box's certificate", (s) => s.certificate.status !== "missing" && s.certificate.status !== "renewing", 60_000);
-  assert.equal(ok.certificate.status, "ok", `${JSON.stringify(ok.certificate)}\n${output(system, first)}`);
+  assert.equal(ok.certificate.status, "ok", `${JSON.stringify(ok.certificate)}\n${system.output(first)}`);
 
   await system.pebble.stop();
-  const box = await boxFor(system.issuer, "ACME-3");
+  const box = await system.box("ACME-3");
   const down = await box.until("the 503", (s) => s.certificate.errorCode !== null, 60_000);
-  assert.equal(down.certificate.errorCode, "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503", `${JSON.stringify(down.certificate)}\n${output(system, box)}`);
+  assert.equal(down.certificate.errorCode, "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503", `${JSON.stringify(down.certificate)}\n${system.output(box)}`);
   assert.equal(await challengesLeft(system.issuer.store), 0);
 
   const again = await startPebble({ dnsServer: `127.0.0.1:${system.dnsPort}`, ports: system.pebble.ports, tls: system.pebble.tls });

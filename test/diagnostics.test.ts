@@ -12,26 +12,17 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { openStore, Registry } from "@boxcert/issuer";
 import { runDiagnostics, renderDiagnosticsHtml, type DiagnosticsReport } from "@boxcert/box/diagnostics";
-import { freePort, startBoxcert, tempDir, waitFor, type Proc } from "./support/processes.ts";
+import { ensureDebianPackage, freePort, spawnProcess, startBoxcert, tempDir, waitFor, type Proc } from "./support/processes.ts";
 import { customer, ZONE } from "./support/system.ts";
 import { scriptedBox } from "./support/box-client.ts";
 
 const DNSMASQ = "/usr/sbin/dnsmasq";
 const BOX_IP = "192.168.1.42";
-
-/** Installs Debian's dnsmasq-base when missing (as root with apt), or says how. */
-function ensureDnsmasq(): void {
-  if (existsSync(DNSMASQ)) return;
-  if (process.getuid?.() !== 0) throw new Error("dnsmasq is missing: sudo apt-get install -y dnsmasq-base");
-  execFileSync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsmasq-base"], { stdio: "ignore" });
-}
 
 interface Router {
   port: number;
@@ -48,23 +39,13 @@ async function startRouter(dnsPort: number, extra: string[]): Promise<Router> {
     `--server=/${ZONE}/127.0.0.1#${dnsPort}`, "--cache-size=0", "--log-queries", "--log-facility=-",
     "--rebind-localhost-ok", ...extra,
   ];
-  const child: ChildProcess = spawn(DNSMASQ, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const router: Router = {
-    port,
-    output: () => output,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      }),
-  };
+  const proc = spawnProcess(DNSMASQ, args);
+  const { child } = proc;
+  const output = () => proc.output();
+  const router: Router = { port, output, stop: proc.stop };
   await waitFor(`dnsmasq on port ${port}`, async () => {
-    if (child.exitCode !== null) throw new Error(`dnsmasq ${args.join(" ")} exited with ${child.exitCode}:\n${output}`);
-    return output.includes("started, version");
+    if (child.exitCode !== null) throw new Error(`dnsmasq ${args.join(" ")} exited with ${child.exitCode}:\n${output()}`);
+    return output().includes("started, version");
   }, 10_000);
   return router;
 }
@@ -77,7 +58,7 @@ let issuerUrl: string;
 const routers: Router[] = [];
 
 before(async () => {
-  ensureDnsmasq();
+  ensureDebianPackage(DNSMASQ, "dnsmasq-base");
   const dir = tempDir("boxcert-diagnostics-");
   const store = join(dir, "registry.sqlite");
   const code = "DIAGNOSTICS-1";

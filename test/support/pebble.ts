@@ -3,11 +3,10 @@
  * here with openssl, it validates DNS-01 against boxcert dns (`-dnsserver`, TCP only), without its random
  * validation delay and without rejecting good nonces. Its roots change at every start.
  */
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Agent, request } from "node:https";
-import { freePort, makeServerTls, StopWaiting, tempDir, waitFor } from "./processes.ts";
+import { ensureDebianPackage, freePort, makeServerTls, spawnProcess, StopWaiting, tempDir, waitFor } from "./processes.ts";
 
 export interface Pebble {
   directoryUrl: string;
@@ -18,18 +17,6 @@ export interface Pebble {
   intermediatePem: string;
   output(): string;
   stop(): Promise<void>;
-}
-
-/** Installs the Debian package when missing (as root with apt), or says how. */
-export function ensurePebbleInstalled(): void {
-  try {
-    execFileSync("sh", ["-c", "command -v pebble"], { stdio: "ignore" });
-    return;
-  } catch {
-    // missing
-  }
-  if (process.getuid?.() !== 0) throw new Error("pebble is missing: sudo apt-get install -y pebble");
-  execFileSync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble"], { stdio: "ignore" });
 }
 
 function get(url: string, agent: Agent): Promise<{ status: number; body: string }> {
@@ -63,7 +50,7 @@ export interface StartedPebble extends Pebble {
 }
 
 export async function startPebble(options: PebbleOptions): Promise<StartedPebble> {
-  ensurePebbleInstalled();
+  ensureDebianPackage("pebble", "pebble");
   const dir = tempDir("boxcert-pebble-");
   const tls = options.tls ?? (await makeServerTls(dir));
   const ports = options.ports ?? { listen: await freePort(), management: await freePort() };
@@ -85,26 +72,17 @@ export async function startPebble(options: PebbleOptions): Promise<StartedPebble
       },
     }),
   );
-  const child: ChildProcess = spawn("pebble", ["-config", config, "-dnsserver", options.dnsServer], {
+  const proc = spawnProcess("pebble", ["-config", config, "-dnsserver", options.dnsServer], {
     cwd: dir,
-    stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" },
   });
-  let output = "";
-  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const stop = () =>
-    new Promise<void>((res) => {
-      if (child.exitCode !== null || child.signalCode !== null) return res();
-      child.once("exit", () => res());
-      child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 5000).unref();
-    });
+  const { child, stop } = proc;
+  const output = () => proc.output();
   const agent = new Agent({ ca: readFileSync(tls.ca, "utf8") });
   const directoryUrl = `https://127.0.0.1:${ports.listen}/dir`;
   try {
     await waitFor("pebble's directory", async () => {
-      if (child.exitCode !== null) throw new StopWaiting(`pebble exited with ${child.exitCode}:\n${output}`);
+      if (child.exitCode !== null) throw new StopWaiting(`pebble exited with ${child.exitCode}:\n${output()}`);
       return (await get(directoryUrl, agent)).status === 200;
     }, 30_000);
     const fetchPem = async (path: string) => {
@@ -114,7 +92,7 @@ export async function startPebble(options: PebbleOptions): Promise<StartedPebble
     };
     const rootPem = await waitFor("pebble's root", () => fetchPem("/roots/0"), 10_000);
     const intermediatePem = await fetchPem("/intermediates/0");
-    return { directoryUrl, tlsCaFile: tls.ca, rootPem, intermediatePem, output: () => output, stop, ports, tls };
+    return { directoryUrl, tlsCaFile: tls.ca, rootPem, intermediatePem, output, stop, ports, tls };
   } catch (err) {
     await stop();
     throw err;

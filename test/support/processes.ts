@@ -2,9 +2,9 @@
  * Real processes for system tests: the `boxcert` command started as users start it, on loopback ports,
  * stopped (and awaited) when the test ends.
  */
-import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { spawn, execFile, execFileSync, type ChildProcess } from "node:child_process";
 import { createServer, connect } from "node:net";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -12,6 +12,25 @@ import { promisify } from "node:util";
 export const ROOT = resolve(import.meta.dirname, "../..");
 const MAIN = join(ROOT, "packages/cli/src/main.ts");
 const run = promisify(execFile);
+
+/**
+ * Installs a Debian package when `command` (a name on PATH, or an absolute path) is missing: as root with
+ * apt, else an error saying the command to run. scripts/test.sh does the same for the whole suite.
+ */
+export function ensureDebianPackage(command: string, pkg: string): void {
+  if (command.startsWith("/")) {
+    if (existsSync(command)) return;
+  } else {
+    try {
+      execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" });
+      return;
+    } catch {
+      // missing
+    }
+  }
+  if (process.getuid?.() !== 0) throw new Error(`${command} is missing: sudo apt-get install -y ${pkg}`);
+  execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg}`], { stdio: "ignore" });
+}
 
 export function tempDir(prefix = "boxcert-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -35,13 +54,13 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-/** Starts `boxcert ARGS...`; resolves once `ready(output)` is true. */
-export async function startBoxcert(args: string[], ready: (output: string) => boolean, timeoutMs = 30_000, nodeArgs: string[] = []): Promise<Proc> {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+/** Spawns any program with its output collected; stop() sends SIGTERM (SIGKILL after 5 s) and awaits the exit. */
+export function spawnProcess(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
+  const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const proc: Proc = {
+  return {
     child,
     output: () => output,
     stop: () =>
@@ -52,12 +71,17 @@ export async function startBoxcert(args: string[], ready: (output: string) => bo
         setTimeout(() => child.kill("SIGKILL"), 5000).unref();
       }),
   };
+}
+
+/** Starts `boxcert ARGS...`; resolves once `ready(output)` is true. */
+export async function startBoxcert(args: string[], ready: (output: string) => boolean, timeoutMs = 30_000, nodeArgs: string[] = []): Promise<Proc> {
+  const proc = spawnProcess(process.execPath, [...nodeArgs, "--import", "tsx", MAIN, ...args], { cwd: ROOT });
   const started = Date.now();
-  while (!ready(output)) {
-    if (child.exitCode !== null) throw new Error(`boxcert ${args.join(" ")} exited with ${child.exitCode}:\n${output}`);
+  while (!ready(proc.output())) {
+    if (proc.child.exitCode !== null) throw new Error(`boxcert ${args.join(" ")} exited with ${proc.child.exitCode}:\n${proc.output()}`);
     if (Date.now() - started > timeoutMs) {
       await proc.stop();
-      throw new Error(`boxcert ${args.join(" ")} not ready after ${timeoutMs} ms:\n${output}`);
+      throw new Error(`boxcert ${args.join(" ")} not ready after ${timeoutMs} ms:\n${proc.output()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

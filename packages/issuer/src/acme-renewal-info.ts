@@ -69,13 +69,6 @@ export function parseRenewalInfo(body: unknown, retryAfterMs: number | null): Re
   };
 }
 
-/** A point in the window picked by `random` in [0, 1), never before `now` (a window in the past means now). */
-export function pickInWindow(window: RenewalWindow, random: number, now: Date): Date {
-  const start = window.start.getTime();
-  const at = start + (window.end.getTime() - start) * random;
-  return new Date(Math.max(at, now.getTime()));
-}
-
 /** Without renewal information: renew by two-thirds of the lifetime, in the last twentieth before it. */
 export function defaultAcmeWindow(notBefore: Date, notAfter: Date): RenewalWindow {
   const from = notBefore.getTime();

@@ -14,7 +14,7 @@ import { backoffDelay, parseRetryAfter, writeFileAtomic, type BackoffSchedule } 
 import type { CertificateSource, IssueRequest, IssuedCertificate } from "./certificate-source.ts";
 import type { ZoneRecords } from "./zone-records.ts";
 import { waitForTxtValues, type DnsServerAddress } from "./acme-dns-check.ts";
-import { certificateId, defaultAcmeWindow, leafOf, parseRenewalInfo, RENEWAL_INFO_RETRY_DEFAULT_MS, RENEWAL_INFO_RETRY_MIN_MS, type RenewalInfo } from "./acme-renewal-info.ts";
+import { certificateId, defaultAcmeWindow, leafOf, parseRenewalInfo, RENEWAL_INFO_RETRY_DEFAULT_MS, type RenewalInfo } from "./acme-renewal-info.ts";
 import type { RenewalWindow } from "./certificate-source.ts";
 
 export const ACME_FOLDER = "acme";
@@ -30,6 +30,8 @@ export const ORDER_POLLING: BackoffSchedule = { initialMs: 100, maxMs: 1000, fac
 /** An order not done by then is reported as the CA being slow (503), and the box comes back. */
 const ORDER_DEADLINE_MS = 30_000;
 const HTTP_TIMEOUT_MS = 10_000;
+/** A renewal-information GET that failed is tried again at the box's next refresh after this long. */
+const RENEWAL_INFO_ERROR_RETRY_MS = 60_000;
 
 /** The CA's HTTPS did not answer at all (refused, reset, timed out, TLS failure). */
 export class AcmeTransportError extends Error {
@@ -374,7 +376,7 @@ export class AcmeSource implements CertificateSource {
       this.renewalInfoDue.set(id, nowMs + info.retryAfterMs);
       return info.window;
     } catch (err) {
-      this.renewalInfoDue.set(id, nowMs + RENEWAL_INFO_RETRY_MIN_MS * 60);
+      this.renewalInfoDue.set(id, nowMs + RENEWAL_INFO_ERROR_RETRY_MS);
       this.options.logger.warn({ id, err: (err as Error).message }, "cannot read renewal information (the stored renewAfter stands)");
       return null;
     }

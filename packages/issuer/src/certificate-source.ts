@@ -23,6 +23,12 @@ export interface RenewalWindow {
   end: Date;
 }
 
+/** A point in the window picked by `random` in [0, 1), never before `now` (a window in the past means now). */
+export function pickInWindow(window: RenewalWindow, random: number, now: Date): Date {
+  const start = window.start.getTime();
+  return new Date(Math.max(now.getTime(), start + (window.end.getTime() - start) * random));
+}
+
 export interface IssuedCertificate {
   /** PEM chain, leaf first, then intermediates; never the root. */
   chainPem: string;

@@ -6,7 +6,7 @@ import { randomInt } from "node:crypto";
 import { certificateNames, REFUSALS, REQUEST_MAX_SKEW_MS, type CertificateResponse, type EnrollResponse, type RefusalReason } from "@boxcert/shared";
 import type { Logger } from "pino";
 import type { Registry, StoredCertificate } from "./registry.ts";
-import type { CertificateSource, IssuedCertificate } from "./certificate-source.ts";
+import { pickInWindow, type CertificateSource, type IssuedCertificate } from "./certificate-source.ts";
 import { decideEligibility } from "./eligibility.ts";
 import { identityPublicKey, verifyBodySignature } from "./identity.ts";
 import { verifyCsr, CsrError } from "./csr.ts";
@@ -248,11 +248,7 @@ export class Issuance {
    */
   private renewAfter(issued: IssuedCertificate, now: Date): Date {
     const notAfter = issued.notAfter.getTime();
-    if (issued.renewalWindow) {
-      const { start, end } = issued.renewalWindow;
-      const at = start.getTime() + (end.getTime() - start.getTime()) * this.random();
-      return new Date(Math.min(notAfter, Math.max(now.getTime(), at)));
-    }
+    if (issued.renewalWindow) return new Date(Math.min(notAfter, pickInWindow(issued.renewalWindow, this.random(), now).getTime()));
     const start = Math.max(issued.notBefore.getTime(), now.getTime());
     return new Date(start + (notAfter - start) * (0.6 + 0.1 * this.random()));
   }
@@ -266,8 +262,7 @@ export class Issuance {
     if (!source.updatedRenewalWindow) return null;
     const window = await source.updatedRenewalWindow({ chainPem: stored.chainPem, source: stored.source });
     if (!window || Date.parse(stored.renewAfter) <= window.end.getTime()) return null;
-    const at = window.start.getTime() + (window.end.getTime() - window.start.getTime()) * this.random();
-    const renewAfter = new Date(Math.max(now.getTime(), at));
+    const renewAfter = pickInWindow(window, this.random(), now);
     await registry.setRenewAfter(stored.serial, renewAfter);
     this.options.logger.info({ label, serial: stored.serial, renewAfter: renewAfter.toISOString(), window: { start: window.start.toISOString(), end: window.end.toISOString() } }, "the CA moved the renewal window: renewAfter moved");
     return renewAfter;

@@ -3,7 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
-import { certificateId, defaultAcmeWindow, leafOf, parseRenewalInfo, pickInWindow, RENEWAL_INFO_RETRY_DEFAULT_MS, RENEWAL_INFO_RETRY_MAX_MS } from "../src/acme-renewal-info.ts";
+import { certificateId, defaultAcmeWindow, leafOf, parseRenewalInfo, RENEWAL_INFO_RETRY_DEFAULT_MS, RENEWAL_INFO_RETRY_MAX_MS } from "../src/acme-renewal-info.ts";
+import { pickInWindow } from "../src/certificate-source.ts";
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
