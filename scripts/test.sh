@@ -28,13 +28,17 @@ fi
 
 [ -d node_modules ] || npm install --no-audit --no-fund
 
-# Tiers, fastest first (STYLE.md); TIER=unit|component|system runs one.
+# Tiers, fastest first (CONTRIBUTING.md): `unit` is every package's own tests (pure functions, and one
+# component on real sockets on port 0, seconds each); `system` is test/ without the browser (real boxcert
+# processes, Pebble, PostgreSQL, dig, curl); `browser` is test/browser.test.ts (Debian's Chromium).
+# TIER=unit|system|browser runs one; the default runs all three.
 mapfile -t files < <(
   case "${TIER:-all}" in
     unit) find packages -path '*/test/*.test.ts' -not -path '*/node_modules/*' | sort ;;
-    system) find test -name '*.test.ts' | sort ;;
+    system) find test -name '*.test.ts' -not -name 'browser.test.ts' | sort ;;
+    browser) find test -name 'browser.test.ts' ;;
     all) { find packages -path '*/test/*.test.ts' -not -path '*/node_modules/*' | sort; find test -name '*.test.ts' | sort; } ;;
-    *) echo "test: unknown TIER=$TIER (unit, system, all)" >&2; exit 2 ;;
+    *) echo "test: unknown TIER=$TIER (unit, system, browser, all)" >&2; exit 2 ;;
   esac
 )
 if [ ${#files[@]} -eq 0 ]; then

@@ -4,3 +4,7 @@ export * from "./wire.ts";
 export * from "./backoff.ts";
 export * from "./atomic-file.ts";
 export * from "./tls-policy.ts";
+export * from "./host-port.ts";
+export * from "./duration.ts";
+export * from "./log-level.ts";
+export * from "./html.ts";

@@ -41,6 +41,13 @@ export function certificateNames(label: string, zone: string): [string, string] 
   return [`*.${label}.${zone}`, `${label}.${zone}`];
 }
 
+/** The same names, in any order (a certificate's SANs against the names a box is owed). */
+export function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const sorted = (names: readonly string[]): string => names.map((n) => n.toLowerCase()).sort().join("\n");
+  return sorted(a) === sorted(b);
+}
+
 /** Encode an IP address as the first DNS label of a box's HTTPS name. */
 export function encodeAddress(ip: string): string {
   if (isIPv4(ip)) return ip.replaceAll(".", "-");
