@@ -1,4 +1,4 @@
-/** `npm run bench -- NAME`: runs one benchmark; each ends with DESIGN.md's `result:` line. */
+/** `npm run bench -- NAME`: runs one benchmark; each ends with one `result: bench=NAME key=value ...` line (CONTRIBUTING.md, "Benchmarks"). */
 import { benchIssue } from "./issue.ts";
 
 const BENCHES: Record<string, () => Promise<void>> = {

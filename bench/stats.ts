@@ -7,7 +7,7 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** DESIGN.md: `result: bench=NAME key=value ...`, numbers plain, ratios with three decimals. */
+/** The line scripts read (CONTRIBUTING.md): `result: bench=NAME key=value ...`, numbers plain, ratios with three decimals. */
 export function resultLine(name: string, values: Record<string, number | string>): string {
   const parts = Object.entries(values).map(([k, v]) =>
     typeof v === "number" ? `${k}=${k.startsWith("ratio") ? v.toFixed(3) : Number.isInteger(v) ? v : v.toFixed(1)}` : `${k}=${v}`,

@@ -18,9 +18,14 @@ async function main(argv: string[]): Promise<void> {
     .description("Publicly trusted HTTPS for IoT boxes on private networks")
     .exitOverride();
   const wanted = argv[2];
-  const register = wanted !== undefined ? COMPONENTS[wanted] : undefined;
+  // Own keys only: `boxcert constructor` must not find Object.prototype's.
+  const register = wanted !== undefined && Object.hasOwn(COMPONENTS, wanted) ? COMPONENTS[wanted] : undefined;
   if (register) {
     (await register())(program);
+  } else if (wanted !== undefined && !wanted.startsWith("-")) {
+    process.stderr.write(`boxcert: unknown component '${wanted}' (expected one of: ${Object.keys(COMPONENTS).join(", ")}; see 'boxcert --help')\n`);
+    process.exitCode = 2;
+    return;
   } else {
     for (const name of Object.keys(COMPONENTS)) program.command(name).description(`run 'boxcert ${name} --help'`);
   }

@@ -1,6 +1,7 @@
 /**
- * The one retry schedule helper (STYLE.md): every retry loop takes its schedule as a parameter. The box's
- * renewal uses minutes to hours; ACME order polling (later) a fraction of a second, honouring Retry-After.
+ * The one retry schedule helper: every retry loop takes its schedule as a parameter (CONTRIBUTING.md,
+ * "Retries"). The box's renewal uses minutes to hours (RENEWAL_BACKOFF); the issuer's ACME order polling a
+ * fraction of a second to a second, honouring the CA's Retry-After; the store lock's wait a few milliseconds.
  */
 export interface BackoffSchedule {
   /** First delay. */
@@ -22,14 +23,6 @@ export function backoffDelay(schedule: BackoffSchedule, attempt: number, random:
   const spread = base * schedule.jitter;
   const delay = base - spread + 2 * spread * random();
   return Math.max(0, Math.min(schedule.maxMs, Math.round(delay)));
-}
-
-/** Marks an error that retrying will not fix. */
-export class PermanentError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "PermanentError";
-  }
 }
 
 /** Parse an HTTP Retry-After value (seconds or HTTP date) into milliseconds from `now`; null when absent or bad. */
