@@ -14,7 +14,7 @@ import { resolve } from "node:path";
 import { InvalidArgumentError, Option } from "commander";
 import type { Command } from "commander";
 import { buildBox } from "./box.ts";
-import { CHECK_INTERVAL_MS } from "./renewal.ts";
+import { CHECK_INTERVAL_MS } from "./certificate/renewal.ts";
 import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, parseLogLevel, updateConfig } from "./config.ts";
 import type { Connection } from "./config.ts";
 import type { LogLevel } from "./config.ts";

@@ -32,9 +32,9 @@ import {
   type DnsVerdict,
   type Lookup,
   type LookupOutcome,
-} from "../src/diagnostics.ts";
-import { outcomeOf, sameAddress } from "../src/diagnostics-dns.ts";
-import { fill } from "../src/diagnostics-render.ts";
+} from "../src/diagnostics/index.ts";
+import { outcomeOf, sameAddress } from "../src/diagnostics/dns.ts";
+import { fill } from "../src/diagnostics/render.ts";
 import { issueLeaf, makeCa } from "./helpers/pki.ts";
 
 const ZONE = "boxcert.test";

@@ -7,13 +7,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile, stat } from "node:fs/promises";
 import { BOX_ERROR_CODES, BOX_ERRORS, BOX_ERRORS_IT, REFUSAL_REASONS, REFUSALS_IT } from "@boxcert/shared";
-import { chooseLang, messages } from "../src/i18n.ts";
-import { checkPost, CsrfTokens, hostOf, isOwnHost } from "../src/request-guard.ts";
-import { AdminSessions, hashPassword, verifyPassword } from "../src/admin-password.ts";
+import { chooseLang, messages } from "../src/web/i18n.ts";
+import { checkPost, CsrfTokens, hostOf, isOwnHost } from "../src/web/request-guard.ts";
+import { AdminSessions, hashPassword, verifyPassword } from "../src/web/admin-password.ts";
 import { formatConnectionToken, parseConnectionToken, readConfig, updateConfig } from "../src/config.ts";
 import { dataPaths } from "../src/data-dir.ts";
 import { logDownloadName, readAllLogs } from "../src/logs.ts";
-import { mask } from "../src/homepage.ts";
+import { mask } from "../src/web/homepage.ts";
 import { startTestIssuer } from "./helpers/test-issuer.ts";
 import { connectedDir, startBox, tempDir } from "./helpers/fixture.ts";
 

@@ -13,11 +13,9 @@ import { InvalidArgumentError } from "commander";
 import pino from "pino";
 import { writeFileAtomic, isZone } from "@boxcert/shared";
 import { startIssuer, RegistryError, type RunningIssuer } from "@boxcert/issuer";
-import { buildBox, type Box } from "@boxcert/box";
+import { buildBox, dataPaths, loadOrCreateConfig, updateConfig, type Box } from "@boxcert/box";
 import { runDns, type RunningDns } from "@boxcert/dns";
 import { parseHostPort, type HostPort } from "@boxcert/dns/options";
-import { dataPaths } from "@boxcert/box/data-dir";
-import { loadOrCreateConfig, updateConfig } from "@boxcert/box/config";
 
 export const DEMO_SUBSCRIPTION = "DEMO-0001";
 const DEMO_ERP = "http://127.0.0.1:8070/";

@@ -10,8 +10,8 @@
  */
 import { getServers } from "node:dns";
 import { isIPv6 } from "node:net";
-import type { Clock } from "./clock.ts";
-import { systemClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
+import { systemClock } from "../clock.ts";
 import {
   classifyLookup,
   discoverAuthoritative,
@@ -24,13 +24,13 @@ import {
   type DnsVerdict,
   type Lookup,
   type Severity,
-} from "./diagnostics-dns.ts";
-import { CLOCK_SEVERITY, probeIssuer, type IssuerProbe } from "./diagnostics-issuer.ts";
-import type { BoxStatus } from "./status.ts";
+} from "./dns.ts";
+import { CLOCK_SEVERITY, probeIssuer, type IssuerProbe } from "./issuer.ts";
+import type { BoxStatus } from "../web/status.ts";
 
-export { renderDiagnosticsHtml, DIAGNOSTICS_MESSAGES } from "./diagnostics-render.ts";
-export { dnsVerdict, classifyLookup, type DnsVerdict, type Lookup, type LookupOutcome, type Severity, type DnsClient, type DnsClientFactory } from "./diagnostics-dns.ts";
-export { clockOffset, clockVerdict, CLOCK_WARN_MS, type ClockVerdict, type IssuerProbe } from "./diagnostics-issuer.ts";
+export { renderDiagnosticsHtml, DIAGNOSTICS_MESSAGES } from "./render.ts";
+export { dnsVerdict, classifyLookup, type DnsVerdict, type Lookup, type LookupOutcome, type Severity, type DnsClient, type DnsClientFactory } from "./dns.ts";
+export { clockOffset, clockVerdict, CLOCK_WARN_MS, type ClockVerdict, type IssuerProbe } from "./issuer.ts";
 
 export type Lang = "en" | "it";
 

@@ -21,18 +21,18 @@ import type { Logger } from "pino";
 import type { BoxStatus } from "./status.ts";
 import { escapeHtml, mask, renderDiagnosticsPage, renderHomepage, renderMessagePage } from "./homepage.ts";
 import type { PageContext } from "./homepage.ts";
-import type { Clock } from "./clock.ts";
-import type { BoxConfig } from "./config.ts";
-import { ConfigError, isLogLevel, parseConnection, parseConnectionToken, parseCredentialField } from "./config.ts";
-import type { StoredCertificate } from "./certificate-file.ts";
+import type { Clock } from "../clock.ts";
+import type { BoxConfig } from "../config.ts";
+import { ConfigError, isLogLevel, parseConnection, parseConnectionToken, parseCredentialField } from "../config.ts";
+import type { StoredCertificate } from "../certificate/certificate-file.ts";
 import { chooseLang, LANG_COOKIE, messages, isLang } from "./i18n.ts";
 import type { Lang, Messages } from "./i18n.ts";
 import { checkPost, cookieHeader, CSRF_COOKIE, CSRF_FIELD, CsrfTokens, hostOf, isOwnHost, parseCookies } from "./request-guard.ts";
 import type { GuardRefusal, HostPolicy } from "./request-guard.ts";
 import { AdminSessions, hashPassword, passwordProblem, verifyPassword } from "./admin-password.ts";
-import { logDownloadName, readAllLogs } from "./logs.ts";
-import { renderDiagnosticsHtml } from "./diagnostics.ts";
-import type { DiagnosticsReport } from "./diagnostics.ts";
+import { logDownloadName, readAllLogs } from "../logs.ts";
+import { renderDiagnosticsHtml } from "../diagnostics/index.ts";
+import type { DiagnosticsReport } from "../diagnostics/index.ts";
 
 export const SESSION_COOKIE = "boxcert_session";
 
@@ -74,7 +74,7 @@ interface Asset {
 }
 
 function asset(file: string, type: string): Asset {
-  const body = readFileSync(join(import.meta.dirname, "..", "static", file));
+  const body = readFileSync(join(import.meta.dirname, "..", "..", "static", file));
   return { body, type, version: createHash("sha256").update(body).digest("hex").slice(0, 12) };
 }
 

@@ -7,8 +7,8 @@ import { readFile } from "node:fs/promises";
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import { writeFileAtomic } from "@boxcert/shared";
-import type { DataPaths } from "./data-dir.ts";
-import { ConfigError } from "./config.ts";
+import type { DataPaths } from "../data-dir.ts";
+import { ConfigError } from "../config.ts";
 
 export interface BoxIdentity {
   /** SPKI DER, base64: the `identityKey` field of every request. */

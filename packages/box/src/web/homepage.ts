@@ -15,7 +15,7 @@ import type { BoxErrorCode } from "@boxcert/shared";
 import type { BoxStatus } from "./status.ts";
 import { LANGUAGES, messages } from "./i18n.ts";
 import type { Lang, Messages } from "./i18n.ts";
-import { LOG_LEVELS } from "./config.ts";
+import { LOG_LEVELS } from "../config.ts";
 import { CSRF_FIELD } from "./request-guard.ts";
 
 export function escapeHtml(value: string): string {

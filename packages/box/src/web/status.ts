@@ -4,10 +4,10 @@
  */
 import { isIPv6 } from "node:net";
 import { boxHostname } from "@boxcert/shared";
-import type { BoxError, CertificateStatus } from "./check.ts";
-import { certificateStatus, displayCode } from "./check.ts";
-import type { CertificateInfo } from "./certificate-file.ts";
-import type { LogLevel } from "./config.ts";
+import type { BoxError, CertificateStatus } from "../certificate/check.ts";
+import { certificateStatus, displayCode } from "../certificate/check.ts";
+import type { CertificateInfo } from "../certificate/certificate-file.ts";
+import type { LogLevel } from "../config.ts";
 
 export interface CertificateView {
   status: CertificateStatus;

@@ -4,9 +4,9 @@
  * what each server said. Every value is escaped; the texts are plain templates where `{name}` takes a value
  * and `backticks` mark code, so a value can never add markup.
  */
-import type { DiagnosticsReport, Lang } from "./diagnostics.ts";
-import type { DnsVerdict, Lookup, LookupOutcome, Severity } from "./diagnostics-dns.ts";
-import type { ClockVerdict } from "./diagnostics-issuer.ts";
+import type { DiagnosticsReport, Lang } from "./index.ts";
+import type { DnsVerdict, Lookup, LookupOutcome, Severity } from "./dns.ts";
+import type { ClockVerdict } from "./issuer.ts";
 
 const EN = {
   title: "Network diagnostics",

@@ -16,9 +16,9 @@
 import { CERTIFICATE_PATH, ENROLL_PATH, certificateNames, isLabel, isZone } from "@boxcert/shared";
 import type { BoxCredentials, CertificateRequest, CertificateResponse, EnrollRequest, EnrollResponse } from "@boxcert/shared";
 import type { Logger } from "pino";
-import type { BoxConfig } from "./config.ts";
-import { updateConfig } from "./config.ts";
-import type { DataPaths } from "./data-dir.ts";
+import type { BoxConfig } from "../config.ts";
+import { updateConfig } from "../config.ts";
+import type { DataPaths } from "../data-dir.ts";
 import type { BoxIdentity } from "./identity.ts";
 import type { IssuerAnswer, IssuerClient } from "./issuer-client.ts";
 import type { BoxError } from "./check.ts";
@@ -27,7 +27,7 @@ import type { TlsKey } from "./tls-key.ts";
 import { createCsr } from "./csr.ts";
 import { defaultRenewAfter, dnsNames, leafMatchesKey, parseChain, writeCertificateFile } from "./certificate-file.ts";
 import type { StoredCertificate } from "./certificate-file.ts";
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 
 export interface LoadContext {
   paths: DataPaths;
