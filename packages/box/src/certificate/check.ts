@@ -16,7 +16,7 @@
  * revocation or a changed renewal window reaches the box within one check interval (6 hours), while opening
  * the homepage never makes a request for a certificate that is fine.
  */
-import { certificateNames, formatErrorCode } from "@boxcert/shared";
+import { certificateNames, formatErrorCode, sameNames } from "@boxcert/shared";
 import type { BoxErrorCode, RefusalReason } from "@boxcert/shared";
 import type { CertificateFile, CertificateInfo, StoredCertificate } from "./certificate-file.ts";
 
@@ -69,10 +69,6 @@ export type CheckDecision =
 
 export function isValidAt(info: CertificateInfo, now: number): boolean {
   return info.notBefore <= now && now < info.notAfter;
-}
-
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && [...a].sort().join("\n") === [...b].sort().join("\n");
 }
 
 /**

@@ -13,7 +13,7 @@
  * new one for the same key when an operator revoked it (then https.pem is replaced, key unchanged). Should
  * the names owed differ from the saved certificate's (the box enrolled again), it is a load as usual.
  */
-import { CERTIFICATE_PATH, ENROLL_PATH, certificateNames, isLabel, isZone } from "@boxcert/shared";
+import { CERTIFICATE_PATH, ENROLL_PATH, certificateNames, isLabel, isZone, sameNames } from "@boxcert/shared";
 import type { BoxCredentials, CertificateRequest, CertificateResponse, EnrollRequest, EnrollResponse } from "@boxcert/shared";
 import type { Logger } from "pino";
 import type { BoxConfig } from "../config.ts";
@@ -76,10 +76,6 @@ export function answerError(answer: Exclude<IssuerAnswer, { kind: "ok" }>, doing
 /** A 2xx answer the box cannot use: shown like an unexpected status, with the reason. */
 function badAnswer(status: number, detail: string): BoxError {
   return { code: "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS", status, detail };
-}
-
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && [...a].sort().join("\n") === [...b].sort().join("\n");
 }
 
 function parseEnrollResponse(body: unknown): EnrollResponse | string {

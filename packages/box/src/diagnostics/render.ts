@@ -4,6 +4,7 @@
  * what each server said. Every value is escaped; the texts are plain templates where `{name}` takes a value
  * and `backticks` mark code, so a value can never add markup.
  */
+import { escapeHtml } from "@boxcert/shared";
 import type { DiagnosticsReport, Lang } from "./index.ts";
 import type { DnsVerdict, Lookup, LookupOutcome, Severity } from "./dns.ts";
 import type { ClockVerdict } from "./issuer.ts";
@@ -168,10 +169,6 @@ const IT: Record<MessageKey, string> = {
 
 /** Every text of the fragment, per language (a test checks both have the same keys and placeholders). */
 export const DIAGNOSTICS_MESSAGES: Record<Lang, Record<MessageKey, string>> = { en: EN, it: IT };
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
-}
 
 type Vars = Record<string, string | number>;
 

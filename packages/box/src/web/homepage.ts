@@ -10,17 +10,12 @@
  *
  * Pure functions of the status and a context: the routes gather both (routes.ts).
  */
-import { BOX_ERROR_CODES, boxErrorInfo, isRefusalReason, REFUSALS, REFUSALS_IT } from "@boxcert/shared";
+import { BOX_ERROR_CODES, boxErrorInfo, escapeHtml, isRefusalReason, LOG_LEVELS, REFUSALS, REFUSALS_IT } from "@boxcert/shared";
 import type { BoxErrorCode } from "@boxcert/shared";
 import type { BoxStatus } from "./status.ts";
 import { LANGUAGES, messages } from "./i18n.ts";
 import type { Lang, Messages } from "./i18n.ts";
-import { LOG_LEVELS } from "../config.ts";
 import { CSRF_FIELD } from "./request-guard.ts";
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
-}
 
 const DAY_MS = 86_400_000;
 
