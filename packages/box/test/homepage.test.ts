@@ -7,7 +7,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile, stat } from "node:fs/promises";
 import { BOX_ERROR_CODES, BOX_ERRORS, BOX_ERRORS_IT, REFUSAL_REASONS, REFUSALS_IT } from "@boxcert/shared";
-import { chooseLang, messages } from "../src/web/i18n.ts";
+import { chooseLang } from "../src/web/i18n.ts";
+import { messages } from "../src/messages/index.ts";
 import { checkPost, CsrfTokens, hostOf, isOwnHost } from "../src/web/request-guard.ts";
 import { AdminSessions, hashPassword, verifyPassword } from "../src/web/admin-password.ts";
 import { formatConnectionToken, parseConnectionToken, readConfig, updateConfig } from "../src/config.ts";
@@ -129,7 +130,7 @@ test("the routes: pages in both languages, assets cached, POSTs guarded, bad inp
   const home = await fetch(`${base}/`, { headers: { "accept-language": "it-IT,it;q=0.9" } });
   const html = await home.text();
   assert.match(html, /<html lang="it">/);
-  assert.ok(html.includes(messages("it").checkAgain));
+  assert.ok(html.includes(messages("it").pages.checkAgain));
   assert.ok(!html.includes("SECRET-CODE-42"), "the code is never on the page");
   const csp = home.headers.get("content-security-policy") ?? "";
   assert.match(csp, /script-src 'nonce-[^']+'; connect-src 'self' https:\/\/127-0-0-1\.[a-z2-7]+\.boxcert\.test:\d+;/);
