@@ -1,6 +1,6 @@
 /**
  * The box against a small issuer on loopback (helpers/test-issuer.ts): every answer of the wire protocol
- * mapped to its code, re-enrolment, renewal failures beside a valid certificate, the homepage trigger.
+ * mapped to its code, re-enrollment, renewal failures beside a valid certificate, the homepage trigger.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -211,7 +211,7 @@ test("box_not_enrolled: the box forgets its label and enrols again, once", async
   assert.equal(issuer.requests.length - count, 3);
 });
 
-test("a new database UUID means a new enrolment and certificate", async (t) => {
+test("a new database UUID means a new enrollment and certificate", async (t) => {
   const { box, paths, issuer } = await withBox(t);
   await box.checkNow();
   await updateConfig(paths, { dbUuid: "db-2" });

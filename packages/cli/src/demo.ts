@@ -1,7 +1,7 @@
 /**
  * `boxcert demo` (what `npm start` runs): an issuer with the embedded CA, one subscription in progress with
  * two IoT-box seats and its production database, and one box connected to it, all on 127.0.0.1. Prints the
- * lines DESIGN.md lists once the box serves HTTPS. A second start reuses the data: same label, no new
+ * lines README.md shows once the box serves HTTPS. A second start reuses the data: same label, no new
  * certificate. With --acme-directory the certificate comes from that ACME CA (Pebble, Let's Encrypt
  * staging) by DNS-01 through the demo's own dns instead of from the embedded CA.
  */

@@ -1,5 +1,5 @@
 /**
- * The box identity key (DESIGN.md "The box proves who it is"): ECDSA P-256, made once, kept in
+ * The box identity key (docs/architecture.md, how the box proves who it is): ECDSA P-256, made once, kept in
  * identity.key (PKCS#8 PEM, 0600), separate from the TLS key. Only its public SPKI leaves the box; every
  * request body to the issuer is signed with it (wire.ts).
  */

@@ -1,12 +1,12 @@
 /**
  * The load: get a certificate from the issuer (wire.ts) and save it with its key.
  *
- *   enrol when no label is held for the current database -> label, zone, names (saved in config.json)
+ *   enroll when no label is held for the current database -> label, zone, names (saved in config.json)
  *   pending key (made once, reused until saved) -> CSR -> POST /v1/certificate
  *   check the answer (our key, our names, a chain in order) -> https.pem, atomically -> remove the pending key
  *
  * A `box_not_enrolled` refusal (the issuer forgot the label, or an operator freed it) makes the box forget
- * its label and enrol again, once.
+ * its label and enroll again, once.
  *
  * A refresh (check.ts) asks with a CSR for the key of the certificate already saved instead of a pending
  * key: the issuer answers with that same certificate (then only a changed renewAfter is written), or with a
@@ -80,10 +80,10 @@ function badAnswer(status: number, detail: string): BoxError {
 
 function parseEnrollResponse(body: unknown): EnrollResponse | string {
   const r = body as Partial<EnrollResponse> | null;
-  if (!r || typeof r.label !== "string" || !isLabel(r.label)) return "the enrolment answer has no valid label";
-  if (typeof r.zone !== "string" || !isZone(r.zone)) return "the enrolment answer has no valid zone";
+  if (!r || typeof r.label !== "string" || !isLabel(r.label)) return "the enrollment answer has no valid label";
+  if (typeof r.zone !== "string" || !isZone(r.zone)) return "the enrollment answer has no valid zone";
   if (!Array.isArray(r.names) || !sameNames(r.names as string[], certificateNames(r.label, r.zone))) {
-    return `the enrolment answer's names are not those of label ${r.label} in ${r.zone}`;
+    return `the enrollment answer's names are not those of label ${r.label} in ${r.zone}`;
   }
   return { label: r.label, zone: r.zone, names: r.names as string[] };
 }
@@ -138,7 +138,7 @@ export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
   });
   const fail = (error: BoxError, retryAfter: string | null = null): LoadOutcome => ({ ok: false, error, config, retryAfter });
 
-  for (let enrolAgain = true; ; enrolAgain = false) {
+  for (let enrollAgain = true; ; enrollAgain = false) {
     if (!config.label || !config.zone || config.enrolledFor !== dbUuid) {
       logger.info({ event: "enroll", issuer: client.url.origin, identifier: config.identifier }, "enrolling with the issuer");
       const request: EnrollRequest = credentials();
@@ -168,7 +168,7 @@ export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
     }
     const request: CertificateRequest = { ...credentials(), label, csr: await createCsr(key, names) };
     const answer = await client.post(CERTIFICATE_PATH, request);
-    if (answer.kind === "refusal" && answer.reason === "box_not_enrolled" && enrolAgain) {
+    if (answer.kind === "refusal" && answer.reason === "box_not_enrolled" && enrollAgain) {
       logger.warn({ event: "not_enrolled", label }, "the issuer no longer knows this box's label; enrolling again");
       config = await updateConfig(paths, { label: null, zone: null, enrolledFor: null });
       continue;
