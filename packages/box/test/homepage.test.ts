@@ -9,7 +9,7 @@ import { writeFile, stat } from "node:fs/promises";
 import { BOX_ERROR_CODES, BOX_ERRORS, BOX_ERRORS_IT, REFUSAL_REASONS, REFUSALS_IT } from "@boxcert/shared";
 import { chooseLang } from "../src/web/i18n.ts";
 import { messages } from "../src/messages/index.ts";
-import { checkPost, CsrfTokens, hostOf, isOwnHost } from "../src/web/request-guard.ts";
+import { checkPost, CsrfTokens, guardChecks, hostOf, isOwnHost } from "../src/web/request-guard.ts";
 import { AdminSessions, hashPassword, verifyPassword } from "../src/web/admin-password.ts";
 import { formatConnectionToken, parseConnectionToken, readConfig, updateConfig } from "../src/config.ts";
 import { dataPaths } from "../src/data-dir.ts";
@@ -49,6 +49,19 @@ test("the language: ?lang, then the cookie, then Accept-Language by q, else Engl
   assert.equal(chooseLang({ acceptLanguage: "fr-FR, en;q=0.5, it;q=0.7" }), "it");
   assert.equal(chooseLang({ acceptLanguage: "de, it;q=0" }), "en");
   assert.equal(chooseLang({}), "en");
+});
+
+test("the request guard's policy: every POST fully, the Host of the log download, /api/ping and 404s never", () => {
+  const all = { host: true, originAndToken: true };
+  const none = { host: false, originAndToken: false };
+  for (const route of ["/check", "/credential", "/credential/clear", "/log-level", "/connect", "/admin-password", "/login", "/logout"]) {
+    assert.deepEqual(guardChecks("POST", route), all, route);
+  }
+  assert.deepEqual(guardChecks("GET", "/logs/download"), { host: true, originAndToken: false });
+  for (const route of ["/", "/diagnostics", "/api/status", "/api/diagnostics", "/static/:file"]) assert.deepEqual(guardChecks("GET", route), none, route);
+  assert.deepEqual(guardChecks("GET", "/api/ping"), none);
+  assert.deepEqual(guardChecks("OPTIONS", "/api/ping"), none);
+  assert.deepEqual(guardChecks("POST", undefined), none, "no route: a 404");
 });
 
 test("the request guard: Host, Origin and the CSRF token", () => {
