@@ -14,12 +14,10 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { BOX_ERRORS, BOX_ERRORS_IT, REFUSALS_IT, type BoxErrorCode } from "@boxcert/shared";
-import { formatConnectionToken, updateConfig } from "@boxcert/box/config";
-import { dataPaths, ensureDataDir } from "@boxcert/box/data-dir";
+import { formatConnectionToken, updateConfig, dataPaths, ensureDataDir, DIAGNOSTICS_MESSAGES } from "@boxcert/box";
 import { freePort, ROOT, tempDir } from "./support/processes.ts";
 import { customer, startBox, startIssuerProcess, ZONE, type Box, type Issuer } from "./support/system.ts";
 import { launchBrowser, type TestBrowser } from "./support/browser.ts";
-import { DIAGNOSTICS_MESSAGES } from "@boxcert/box/diagnostics";
 
 const ARTIFACTS = join(ROOT, "test-artifacts");
 const UNKNOWN_DB = "11111111-2222-4333-8444-555555555555";

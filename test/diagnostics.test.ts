@@ -16,7 +16,7 @@ import { join } from "node:path";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { openStore, Registry } from "@boxcert/issuer";
-import { runDiagnostics, renderDiagnosticsHtml, type DiagnosticsReport } from "@boxcert/box/diagnostics";
+import { runDiagnostics, renderDiagnosticsHtml, type DiagnosticsReport } from "@boxcert/box";
 import { ensureDebianPackage, freePort, spawnProcess, startBoxcert, tempDir, waitFor, type Proc } from "./support/processes.ts";
 import { customer, ZONE } from "./support/system.ts";
 import { scriptedBox } from "./support/box-client.ts";

@@ -1,6 +1,8 @@
 /**
  * buildBox(options): the whole box agent, wired, without listening. start() opens the data folder, binds
- * the two listeners and starts the renewal schedule; stop() undoes all of it. Tests drive it directly
+ * the two listeners and starts the renewal schedule; stop() undoes all of it. The parts are made in the
+ * order they need each other (assemble): the served-certificate holder, the agent that sets it, the
+ * scheduler that runs the agent, the listeners that follow the holder, then the routes over all of them. Tests drive it directly
  * with real sockets on port 0 and an injected clock and timers; nothing here reads process.env.
  */
 import { isIP } from "node:net";
@@ -9,23 +11,28 @@ import type { Logger } from "pino";
 import { dataPaths, ensureDataDir } from "./data-dir.ts";
 import { loadOrCreateConfig, updateConfig } from "./config.ts";
 import type { BoxConfig, LogLevel } from "./config.ts";
-import { loadOrCreateIdentity } from "./identity.ts";
-import { createIssuerClient } from "./issuer-client.ts";
-import type { IssuerClient } from "./issuer-client.ts";
-import { readCertificateFile } from "./certificate-file.ts";
-import type { StoredCertificate } from "./certificate-file.ts";
-import { removePendingKey, tlsKeyFromPem } from "./tls-key.ts";
-import { BoxAgent } from "./agent.ts";
-import { CHECK_INTERVAL_MS, RenewalScheduler } from "./renewal.ts";
-import type { CheckTrigger } from "./check.ts";
-import { startServers } from "./server.ts";
-import type { BoxServers } from "./server.ts";
-import { newRouteState, registerRoutes } from "./routes.ts";
-import { diagnosticsTarget, runDiagnostics } from "./diagnostics.ts";
-import type { DiagnosticsReport } from "./diagnostics.ts";
-import { buildStatus } from "./status.ts";
-import type { BoxStatus } from "./status.ts";
-import { createBoxLog, pinoLevel } from "./logs.ts";
+import type { DataPaths } from "./data-dir.ts";
+import type { BoxIdentity } from "./certificate/identity.ts";
+import { loadOrCreateIdentity } from "./certificate/identity.ts";
+import { createIssuerClient } from "./certificate/issuer-client.ts";
+import type { IssuerClient } from "./certificate/issuer-client.ts";
+import { readCertificateFile } from "./certificate/certificate-file.ts";
+import type { StoredCertificate } from "./certificate/certificate-file.ts";
+import { removePendingKey, tlsKeyFromPem } from "./certificate/tls-key.ts";
+import { BoxAgent } from "./certificate/agent.ts";
+import { CHECK_INTERVAL_MS, RenewalScheduler } from "./certificate/renewal.ts";
+import type { CheckTrigger } from "./certificate/check.ts";
+import { createServers, ServedTls } from "./web/server.ts";
+import type { BoxServers, TlsMaterial } from "./web/server.ts";
+import { registerWeb } from "./web/app.ts";
+import { newWebState } from "./web/page-kit.ts";
+import type { WebDeps } from "./web/page-kit.ts";
+import { diagnosticsTarget, runDiagnostics } from "./diagnostics/index.ts";
+import type { DiagnosticsReport } from "./diagnostics/index.ts";
+import { buildView, toApiStatus } from "./web/status.ts";
+import type { BoxStatus, BoxView } from "./web/status.ts";
+import { pinoLevel } from "@boxcert/shared";
+import { createBoxLog } from "./logs.ts";
 import type { BoxLog } from "./logs.ts";
 import { detectLanAddress } from "./network.ts";
 import { systemClock, systemTimers } from "./clock.ts";
@@ -85,6 +92,7 @@ interface Running {
   agent: BoxAgent;
   scheduler: RenewalScheduler;
   servers: BoxServers;
+  view(): BoxView;
 }
 
 /** The key https.pem holds is also the pending one: a crash came between saving and removing it. */
@@ -97,48 +105,133 @@ async function finishInterruptedSave(pendingKeyPath: string, saved: StoredCertif
   }
 }
 
-export function buildBox(options: BoxOptions): Box {
-  const clock = options.clock ?? systemClock;
-  const timers = options.timers ?? systemTimers;
-  const paths = dataPaths(options.dataDir);
+function tlsMaterial(certificate: StoredCertificate): TlsMaterial {
+  return { keyPem: certificate.key.pem, chainPem: certificate.chainPem };
+}
+
+function validateOptions(options: BoxOptions): string {
   const ip = options.ip ?? detectLanAddress();
   if (isIP(ip) === 0) throw new Error(`not an IP address: "${ip}"`);
   if (options.checkIntervalMs !== undefined && !(Number.isFinite(options.checkIntervalMs) && options.checkIntervalMs > 0)) {
     throw new Error(`the check interval must be a positive number of milliseconds, not ${options.checkIntervalMs}`);
   }
-  let running: Running | null = null;
-  let lastDiagnostics: { at: number; report: Promise<DiagnosticsReport> } | null = null;
+  return ip;
+}
 
-  /** The last report while it is younger than 10 s (or still running); else a new run. */
-  function diagnostics(): Promise<DiagnosticsReport> {
+/** The data folder and config.json, with the name and log level given on the command line saved in it. */
+async function prepareConfig(paths: DataPaths, options: BoxOptions): Promise<BoxConfig> {
+  await ensureDataDir(paths);
+  const config = await loadOrCreateConfig(paths, options.name);
+  const patch: Partial<BoxConfig> = {};
+  if (options.name !== undefined && options.name !== config.name) patch.name = options.name;
+  if (options.logLevel !== undefined && options.logLevel !== config.logLevel) patch.logLevel = options.logLevel;
+  return Object.keys(patch).length > 0 ? updateConfig(paths, patch) : config;
+}
+
+function connectIssuer(options: BoxOptions, identity: BoxIdentity, logger: Logger): IssuerClient {
+  const client = createIssuerClient({
+    url: options.issuerUrl,
+    identity,
+    ...(options.issuerCa !== undefined ? { ca: options.issuerCa } : {}),
+    ...(options.issuerTimeoutMs !== undefined ? { timeoutMs: options.issuerTimeoutMs } : {}),
+  });
+  if (client.plaintext) {
+    logger.warn({ event: "issuer_plaintext", issuer: client.url.origin }, "the issuer URL is http://: requests are not encrypted (tests and private networks only)");
+  }
+  return client;
+}
+
+/** The certificate https.pem holds, served from the start; a pending key left by an interrupted save is removed. */
+async function readSavedCertificate(paths: DataPaths, logger: Logger): Promise<StoredCertificate | null> {
+  const file = await readCertificateFile(paths.https);
+  const saved = file.kind === "present" ? file.certificate : null;
+  if (file.kind === "unreadable") logger.error({ event: "certificate_unreadable", detail: file.error }, "https.pem cannot be used");
+  if (await finishInterruptedSave(paths.pendingKey, saved)) {
+    await removePendingKey(paths);
+    logger.info({ event: "pending_key_removed" }, "removed the pending TLS key left by an interrupted save");
+  }
+  return saved;
+}
+
+/**
+ * A pino child keeps the level it was made with: set it on the one the box logs through. The line goes
+ * out under whichever of the two levels shows info, so a change to "warning" is logged too.
+ */
+function applyLogLevel(logger: Logger, level: LogLevel): void {
+  const apply = (): void => {
+    logger.level = pinoLevel(level);
+  };
+  const tell = (): void => logger.info({ event: "log_level", level }, "log level changed");
+  if (logger.isLevelEnabled("info")) {
+    tell();
+    apply();
+  } else {
+    apply();
+    tell();
+  }
+}
+
+/** The diagnostics, run at most every DIAGNOSTICS_MIN_INTERVAL_MS: in between, the last report (or the running one). */
+function diagnosticsCache(clock: Clock, run: () => Promise<DiagnosticsReport>): () => Promise<DiagnosticsReport> {
+  let last: { at: number; report: Promise<DiagnosticsReport> } | null = null;
+  return () => {
     const now = clock();
-    if (lastDiagnostics && now - lastDiagnostics.at < DIAGNOSTICS_MIN_INTERVAL_MS) return lastDiagnostics.report;
-    const target = diagnosticsTarget(status());
-    const report = runDiagnostics({
-      ...target,
-      issuerUrl: options.issuerUrl,
-      issuerCa: options.issuerCa,
-      ...(options.lanResolvers && options.lanResolvers.length > 0 ? { lanResolvers: options.lanResolvers } : {}),
-      ...(options.zoneDns && options.zoneDns.length > 0 ? { authoritative: options.zoneDns } : {}),
-    });
-    lastDiagnostics = { at: now, report };
+    if (last && now - last.at < DIAGNOSTICS_MIN_INTERVAL_MS) return last.report;
+    const report = run();
+    last = { at: now, report };
     report.catch(() => {
-      if (lastDiagnostics?.report === report) lastDiagnostics = null;
+      if (last?.report === report) last = null;
     });
     return report;
-  }
+  };
+}
 
-  function status(): BoxStatus {
-    if (!running) throw new Error("the box is not started");
-    const { agent, scheduler, servers } = running;
-    const config: BoxConfig = agent.config;
-    return buildStatus({
-      name: config.name,
-      identifier: config.identifier,
+interface Parts {
+  options: BoxOptions;
+  ip: string;
+  paths: DataPaths;
+  clock: Clock;
+  timers: Timers;
+  config: BoxConfig;
+  identity: BoxIdentity;
+  client: IssuerClient;
+  logger: Logger;
+  saved: StoredCertificate | null;
+}
+
+/** Makes the agent, the scheduler and the listeners (routes registered, not listening yet). */
+async function assemble(parts: Parts): Promise<Omit<Running, "log">> {
+  const { options, ip, paths, clock, timers, config, logger, client } = parts;
+  const tls = new ServedTls(parts.saved ? tlsMaterial(parts.saved) : null);
+  const agent = new BoxAgent({
+    paths,
+    config,
+    identity: parts.identity,
+    client,
+    clock,
+    logger,
+    served: parts.saved,
+    serve: (certificate) => tls.set(tlsMaterial(certificate)),
+    onLogLevel: (changed) => applyLogLevel(logger, changed.logLevel),
+  });
+  const scheduler = new RenewalScheduler({
+    check: (trigger) => agent.check(trigger),
+    clock,
+    timers,
+    ...(options.checkIntervalMs !== undefined ? { intervalMs: options.checkIntervalMs } : {}),
+    ...(options.random ? { random: options.random } : {}),
+    onCrash: (err) => logger.error({ event: "check_crashed", err }, "the certificate check crashed"),
+  });
+  const servers = createServers({ host: options.host, httpPort: options.httpPort, httpsPort: options.httpsPort, logger, tls });
+  const view = (): BoxView => {
+    const current = agent.config;
+    return buildView({
+      name: current.name,
+      identifier: current.identifier,
       ip,
-      server: config.server,
-      hasCredential: config.dbUuid !== null && config.enterpriseCode !== null,
-      logLevel: config.logLevel,
+      server: current.server,
+      hasCredential: current.dbUuid !== null && current.enterpriseCode !== null,
+      logLevel: current.logLevel,
       httpPort: servers.httpPort,
       httpsPort: servers.httpsPort,
       certificate: agent.served?.info ?? null,
@@ -149,123 +242,79 @@ export function buildBox(options: BoxOptions): Box {
       nextCheck: scheduler.nextCheckAt,
       now: clock(),
     });
+  };
+  const diagnostics = diagnosticsCache(clock, () =>
+    runDiagnostics({
+      ...diagnosticsTarget(view()),
+      issuerUrl: options.issuerUrl,
+      issuerCa: options.issuerCa,
+      ...(options.lanResolvers && options.lanResolvers.length > 0 ? { lanResolvers: options.lanResolvers } : {}),
+      ...(options.zoneDns && options.zoneDns.length > 0 ? { authoritative: options.zoneDns } : {}),
+    }),
+  );
+  const web: WebDeps = {
+    view,
+    clock,
+    dataDir: paths.dir,
+    logFile: paths.log,
+    issuerUrl: options.issuerUrl,
+    logger,
+    homepageOpened: async () => {
+      await agent.refreshConfig();
+      scheduler.homepageOpened();
+    },
+    checkAgain: () => void scheduler.run(),
+    config: () => agent.config,
+    changeConfig: async (patch) => {
+      await updateConfig(paths, patch);
+      return agent.refreshConfig();
+    },
+    served: () => agent.served,
+    diagnostics,
+  };
+  const state = newWebState(clock);
+  await servers.register((app, scheme) => registerWeb(app, { deps: web, scheme, state }));
+  return { logger, client, agent, scheduler, servers, view };
+}
+
+export function buildBox(options: BoxOptions): Box {
+  const clock = options.clock ?? systemClock;
+  const timers = options.timers ?? systemTimers;
+  const paths = dataPaths(options.dataDir);
+  const ip = validateOptions(options);
+  let running: Running | null = null;
+
+  function status(): BoxStatus {
+    if (!running) throw new Error("the box is not started");
+    return toApiStatus(running.view());
   }
 
   async function start(): Promise<{ httpPort: number; httpsPort: number }> {
     if (running) throw new Error("the box is already started");
-    await ensureDataDir(paths);
-    let config = await loadOrCreateConfig(paths, options.name);
-    const patch: Partial<BoxConfig> = {};
-    if (options.name !== undefined && options.name !== config.name) patch.name = options.name;
-    if (options.logLevel !== undefined && options.logLevel !== config.logLevel) patch.logLevel = options.logLevel;
-    if (Object.keys(patch).length > 0) config = await updateConfig(paths, patch);
+    const config = await prepareConfig(paths, options);
     const identity = await loadOrCreateIdentity(paths);
-
     const log = createBoxLog({ file: paths.log, level: config.logLevel, stdout: options.logToStdout ?? false });
     const logger = log.logger.child({ box: config.identifier });
     let client: IssuerClient | null = null;
     try {
-      client = createIssuerClient({
-        url: options.issuerUrl,
-        identity,
-        ...(options.issuerCa !== undefined ? { ca: options.issuerCa } : {}),
-        ...(options.issuerTimeoutMs !== undefined ? { timeoutMs: options.issuerTimeoutMs } : {}),
-      });
-      if (client.plaintext) {
-        logger.warn({ event: "issuer_plaintext", issuer: client.url.origin }, "the issuer URL is http://: requests are not encrypted (tests and private networks only)");
-      }
-
-      const file = await readCertificateFile(paths.https);
-      const saved = file.kind === "present" ? file.certificate : null;
-      if (file.kind === "unreadable") logger.error({ event: "certificate_unreadable", detail: file.error }, "https.pem cannot be used");
-      if (await finishInterruptedSave(paths.pendingKey, saved)) {
-        await removePendingKey(paths);
-        logger.info({ event: "pending_key_removed" }, "removed the pending TLS key left by an interrupted save");
-      }
-
-      let servers: BoxServers | null = null;
-      const agent = new BoxAgent({
-        paths,
-        config,
-        identity,
-        client,
-        clock,
-        logger,
-        served: saved,
-        serve: (certificate) => servers?.setCertificate({ keyPem: certificate.key.pem, chainPem: certificate.chainPem }),
-        onLogLevel: (changed) => {
-          // A pino child keeps the level it was made with: set it on the one the box logs through. The line
-          // goes out under whichever of the two levels shows info, so a change to "warning" is logged too.
-          const apply = (): void => {
-            logger.level = pinoLevel(changed.logLevel);
-          };
-          const tell = (): void => logger.info({ event: "log_level", level: changed.logLevel }, "log level changed");
-          if (logger.isLevelEnabled("info")) {
-            tell();
-            apply();
-          } else {
-            apply();
-            tell();
-          }
-        },
-      });
-      const scheduler = new RenewalScheduler({
-        check: (trigger) => agent.check(trigger),
-        clock,
-        timers,
-        ...(options.checkIntervalMs !== undefined ? { intervalMs: options.checkIntervalMs } : {}),
-        ...(options.random ? { random: options.random } : {}),
-        onCrash: (err) => logger.error({ event: "check_crashed", err }, "the certificate check crashed"),
-      });
-      const routeState = newRouteState(clock);
-      servers = await startServers({
-        host: options.host,
-        httpPort: options.httpPort,
-        httpsPort: options.httpsPort,
-        logger,
-        certificate: saved ? { keyPem: saved.key.pem, chainPem: saved.chainPem } : null,
-        routes: (app, scheme) =>
-          registerRoutes(
-            app,
-            {
-              status,
-              clock,
-              dataDir: paths.dir,
-              logFile: paths.log,
-              issuerUrl: options.issuerUrl,
-              logger,
-              homepageOpened: async () => {
-                await agent.refreshConfig();
-                scheduler.homepageOpened();
-              },
-              checkAgain: () => void scheduler.run(),
-              config: () => agent.config,
-              changeConfig: async (patch) => {
-                await updateConfig(paths, patch);
-                return agent.refreshConfig();
-              },
-              served: () => agent.served,
-              diagnostics,
-            },
-            scheme,
-            routeState,
-          ),
-      });
-      running = { log, logger, client, agent, scheduler, servers };
+      client = connectIssuer(options, identity, logger);
+      const saved = await readSavedCertificate(paths, logger);
+      const parts = await assemble({ options, ip, paths, clock, timers, config, identity, client, logger, saved });
+      const ports = await parts.servers.listen();
+      running = { log, ...parts };
       logger.info(
         {
           event: "started",
           ip,
-          httpPort: servers.httpPort,
-          httpsPort: servers.httpsPort,
+          ...ports,
           issuer: client.url.origin,
           checkIntervalMs: options.checkIntervalMs ?? CHECK_INTERVAL_MS,
           certificate: saved ? saved.info.serial : null,
         },
         "box started",
       );
-      scheduler.start();
-      return { httpPort: servers.httpPort, httpsPort: servers.httpsPort };
+      parts.scheduler.start();
+      return ports;
     } catch (err) {
       client?.close();
       log.close();

@@ -14,8 +14,9 @@ import { resolve } from "node:path";
 import { InvalidArgumentError, Option } from "commander";
 import type { Command } from "commander";
 import { buildBox } from "./box.ts";
-import { CHECK_INTERVAL_MS } from "./renewal.ts";
-import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, parseLogLevel, updateConfig } from "./config.ts";
+import { CHECK_INTERVAL_MS } from "./certificate/renewal.ts";
+import { DurationError, formatHostPort, HostPortError, LOG_LEVELS, LogLevelError, MAX_TIMER_MS, parseDuration, parseHostPort, parseLogLevel } from "@boxcert/shared";
+import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, updateConfig } from "./config.ts";
 import type { Connection } from "./config.ts";
 import type { LogLevel } from "./config.ts";
 import { dataPaths, ensureDataDir } from "./data-dir.ts";
@@ -43,42 +44,45 @@ function port(value: string): number {
   return Number(value);
 }
 
-function logLevel(value: string): LogLevel {
+/** The shared parsers throw their own error types; commander reports an InvalidArgumentError as a usage error. */
+function asArgumentError<T>(parse: () => T, explain: (message: string) => string): T {
   try {
-    return parseLogLevel(value);
+    return parse();
   } catch (err) {
-    throw new InvalidArgumentError(`${(err as Error).message}.`);
+    if (err instanceof LogLevelError || err instanceof HostPortError || err instanceof DurationError) throw new InvalidArgumentError(explain(err.message));
+    throw err;
   }
 }
 
-/** `HOST[:PORT]` (IPv6 as `[addr]:port`); `requirePort` for the zone's servers. */
+function logLevel(value: string): LogLevel {
+  return asArgumentError(
+    () => parseLogLevel(value),
+    () => `log level must be one of ${LOG_LEVELS.join(", ")}, not "${value}".`,
+  );
+}
+
+/**
+ * A DNS server for the diagnostics, in the form node's Resolver.setServers takes (`IP:PORT`, `[IPv6]:PORT`):
+ * --resolver defaults to port 53, --zone-dns needs one.
+ */
 export function parseDnsServer(value: string, requirePort: boolean): string {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+))(?::(\d{1,5}))?$/.exec(value.trim());
-  const host = match?.[1] ?? match?.[2];
-  const portText = match?.[3];
-  if (!match || !host || isIP(host) === 0) throw new InvalidArgumentError(`must be an IP address${requirePort ? " and port, IP:PORT" : " with an optional :PORT"} (e.g. 192.168.1.1${requirePort ? ":53" : ""}), not "${value}".`);
-  if (portText === undefined) {
-    if (requirePort) throw new InvalidArgumentError(`needs a port: IP:PORT, not "${value}".`);
-    return host;
-  }
-  const p = Number(portText);
-  if (p < 1 || p > 65535) throw new InvalidArgumentError(`port out of range in "${value}".`);
-  return isIP(host) === 6 ? `[${host}]:${p}` : `${host}:${p}`;
+  const server = asArgumentError(
+    () => parseHostPort(value, { ipOnly: true, minPort: 1, ...(requirePort ? {} : { defaultPort: 53 }) }),
+    (message) => `${message}; it must be an IP address${requirePort ? " and a port" : ""}.`,
+  );
+  return formatHostPort(server);
 }
 
 function collect(requirePort: boolean) {
   return (value: string, previous: string[]): string[] => [...previous, parseDnsServer(value, requirePort)];
 }
 
-/** `6h`, `30m`, `10s`, `1d`, `1500ms` -> milliseconds; at least MIN_CHECK_INTERVAL_MS. */
+/** `6h`, `30m`, `10s`, `1d`, `1500ms` -> milliseconds; at least MIN_CHECK_INTERVAL_MS, at most a timer's limit. */
 export function parseCheckInterval(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim());
-  if (!match) throw new InvalidArgumentError("must be a duration such as 6h, 30m or 10s.");
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "ms" | "s" | "m" | "h" | "d"];
-  const ms = Math.round(Number(match[1]) * unit);
-  if (ms < MIN_CHECK_INTERVAL_MS) throw new InvalidArgumentError(`must be at least ${MIN_CHECK_INTERVAL_MS / 1000}s.`);
-  if (ms > 2_147_483_647) throw new InvalidArgumentError("must be at most 24d (a timer's limit).");
-  return ms;
+  return asArgumentError(
+    () => parseDuration(value, { min: MIN_CHECK_INTERVAL_MS, max: MAX_TIMER_MS }),
+    (message) => `${message} (it must be a duration such as 6h, 30m or 10s; it must be at least 10s and at most 24d, a timer's limit).`,
+  );
 }
 
 /** A flag's value that is wrong in a way commander cannot see: one line, exit 1. */

@@ -1,5 +1,5 @@
 /**
- * Time, injected (STYLE.md): the box reads the time and sets timers only through these, so renewal and
+ * Time, injected (CONTRIBUTING.md): the box reads the time and sets timers only through these, so renewal and
  * expiry are tested with a fake clock instead of waiting.
  */
 export type Clock = () => number;

@@ -6,11 +6,12 @@
 import { readFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { writeFileAtomic, isLabel, isZone } from "@boxcert/shared";
+import { writeFileAtomic, isLabel, isLogLevel, isZone, LOG_LEVELS } from "@boxcert/shared";
+import type { LogLevel } from "@boxcert/shared";
 import type { DataPaths } from "./data-dir.ts";
 
-export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+/** The shared vocabulary (@boxcert/shared log-level.ts): debug, info, warning, error. */
+export type { LogLevel };
 
 export interface BoxConfig {
   /** The box's stable identifier, a random UUID made once. */
@@ -22,7 +23,7 @@ export interface BoxConfig {
   /** The subscription code: a secret, never logged. */
   enterpriseCode: string | null;
   logLevel: LogLevel;
-  /** Assigned by the issuer at enrolment, for the database in `enrolledFor`. */
+  /** Assigned by the issuer at enrollment, for the database in `enrolledFor`. */
   label: string | null;
   zone: string | null;
   enrolledFor: string | null;
@@ -47,17 +48,6 @@ export class ConfigError extends Error {
     super(message, options);
     this.name = "ConfigError";
   }
-}
-
-export function isLogLevel(value: unknown): value is LogLevel {
-  return typeof value === "string" && (LOG_LEVELS as readonly string[]).includes(value);
-}
-
-/** Accepts pino's spelling too (`warn`). */
-export function parseLogLevel(value: string): LogLevel {
-  const level = value.trim().toLowerCase() === "warn" ? "warning" : value.trim().toLowerCase();
-  if (!isLogLevel(level)) throw new ConfigError(`log level must be one of ${LOG_LEVELS.join(", ")}, not "${value}"`);
-  return level;
 }
 
 /** An ERP server URL: http or https, with a host. Returns it normalised. */
@@ -239,7 +229,7 @@ export async function loadOrCreateConfig(paths: DataPaths, name?: string): Promi
  */
 export function updateConfig(paths: DataPaths, patch: Partial<Omit<BoxConfig, "identifier">>): Promise<BoxConfig> {
   // One read-change-write at a time per file in this process: the homepage (Credential, Log level...)
-  // and the agent (label after enrolment) must not lose each other's change.
+  // and the agent (label after enrollment) must not lose each other's change.
   const previous = pendingUpdates.get(paths.config) ?? Promise.resolve();
   const run = previous.then(async () => {
     const current = (await readConfig(paths)) ?? newConfig(undefined);

@@ -11,16 +11,12 @@
 import { closeSync, fstatSync, openSync, renameSync, writeSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import pino from "pino";
-import type { Logger, Level } from "pino";
-import type { LogLevel } from "./config.ts";
+import type { Logger } from "pino";
+import { pinoLevel } from "@boxcert/shared";
+import type { LogLevel } from "@boxcert/shared";
 
 export const LOG_MAX_BYTES = 1024 * 1024;
 export const LOG_KEEP = 3;
-
-/** The config's levels (DESIGN.md) to pino's. */
-export function pinoLevel(level: LogLevel): Level {
-  return level === "warning" ? "warn" : level;
-}
 
 export class RotatingFile {
   #path: string;

@@ -1,6 +1,6 @@
 /**
  * The box against a small issuer on loopback (helpers/test-issuer.ts): every answer of the wire protocol
- * mapped to its code, re-enrolment, renewal failures beside a valid certificate, the homepage trigger.
+ * mapped to its code, re-enrollment, renewal failures beside a valid certificate, the homepage trigger.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -11,9 +11,9 @@ import type { TLSSocket } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { CERTIFICATE_PATH, ENROLL_PATH, REFUSALS } from "@boxcert/shared";
 import { readConfig, updateConfig } from "../src/config.ts";
-import { newTlsKey } from "../src/tls-key.ts";
+import { newTlsKey } from "../src/certificate/tls-key.ts";
 import { issueLeaf, makeCa, readCsr } from "./helpers/pki.ts";
-import { readCertificateFile } from "../src/certificate-file.ts";
+import { readCertificateFile } from "../src/certificate/certificate-file.ts";
 import { startTestIssuer } from "./helpers/test-issuer.ts";
 import type { TestIssuer } from "./helpers/test-issuer.ts";
 import { connectedDir, startBox } from "./helpers/fixture.ts";
@@ -211,7 +211,7 @@ test("box_not_enrolled: the box forgets its label and enrols again, once", async
   assert.equal(issuer.requests.length - count, 3);
 });
 
-test("a new database UUID means a new enrolment and certificate", async (t) => {
+test("a new database UUID means a new enrollment and certificate", async (t) => {
   const { box, paths, issuer } = await withBox(t);
   await box.checkNow();
   await updateConfig(paths, { dbUuid: "db-2" });

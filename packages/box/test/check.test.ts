@@ -2,10 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { BOX_ERROR_CODES, certificateNames } from "@boxcert/shared";
-import { certificateStatus, decideCheck, displayCode } from "../src/check.ts";
-import type { CheckInput } from "../src/check.ts";
-import type { CertificateFile, CertificateInfo, StoredCertificate } from "../src/certificate-file.ts";
-import { tlsKeyFromPem } from "../src/tls-key.ts";
+import { certificateStatus, decideCheck, displayCode } from "../src/certificate/check.ts";
+import type { CheckInput } from "../src/certificate/check.ts";
+import type { CertificateFile, CertificateInfo, StoredCertificate } from "../src/certificate/certificate-file.ts";
+import { tlsKeyFromPem } from "../src/certificate/tls-key.ts";
 
 const DAY = 86_400_000;
 const NOW = Date.parse("2025-03-01T12:00:00Z");

@@ -32,9 +32,10 @@ import {
   type DnsVerdict,
   type Lookup,
   type LookupOutcome,
-} from "../src/diagnostics.ts";
-import { outcomeOf, sameAddress } from "../src/diagnostics-dns.ts";
-import { fill } from "../src/diagnostics-render.ts";
+} from "../src/diagnostics/index.ts";
+import { outcomeOf, sameAddress } from "../src/diagnostics/dns.ts";
+import { fill } from "../src/diagnostics/render.ts";
+import { httpsNameFor } from "../src/web/status.ts";
 import { issueLeaf, makeCa } from "./helpers/pki.ts";
 
 const ZONE = "boxcert.test";
@@ -140,10 +141,10 @@ test("clock offset: the middle of the Date header's second against the middle of
 // ---------------------------------------------------------------------------------------------------------
 // Pure: the target and the rendering.
 
-test("the target comes from the status: host of httpsUrl, zone of the wildcard name", () => {
+test("the target comes from the view: host and zone of the HTTPS name (the certificate's wildcard name)", () => {
   const names = [`*.${LABEL}.${ZONE}`, `${LABEL}.${ZONE}`];
-  assert.deepEqual(diagnosticsTarget({ ip: IP, httpsUrl: `https://${HOSTNAME}:8443/`, certificate: { names } as never }), { hostname: HOSTNAME, zone: ZONE, ip: IP });
-  assert.deepEqual(diagnosticsTarget({ ip: IP, httpsUrl: null, certificate: { names: [] } as never }), { hostname: null, zone: null, ip: IP });
+  assert.deepEqual(diagnosticsTarget({ ip: IP, https: httpsNameFor(IP, names, 8443) }), { hostname: HOSTNAME, zone: ZONE, ip: IP });
+  assert.deepEqual(diagnosticsTarget({ ip: IP, https: httpsNameFor(IP, [], 8443) }), { hostname: null, zone: null, ip: IP });
   assert.equal(zoneOf(HOSTNAME), ZONE);
   assert.equal(zoneOf("a.b"), null);
 });

@@ -7,13 +7,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile, stat } from "node:fs/promises";
 import { BOX_ERROR_CODES, BOX_ERRORS, BOX_ERRORS_IT, REFUSAL_REASONS, REFUSALS_IT } from "@boxcert/shared";
-import { chooseLang, messages } from "../src/i18n.ts";
-import { checkPost, CsrfTokens, hostOf, isOwnHost } from "../src/request-guard.ts";
-import { AdminSessions, hashPassword, verifyPassword } from "../src/admin-password.ts";
+import { chooseLang } from "../src/web/i18n.ts";
+import { messages } from "../src/messages/index.ts";
+import { checkPost, CsrfTokens, guardChecks, hostOf, isOwnHost } from "../src/web/request-guard.ts";
+import { AdminSessions, hashPassword, verifyPassword } from "../src/web/admin-password.ts";
 import { formatConnectionToken, parseConnectionToken, readConfig, updateConfig } from "../src/config.ts";
 import { dataPaths } from "../src/data-dir.ts";
 import { logDownloadName, readAllLogs } from "../src/logs.ts";
-import { mask } from "../src/homepage.ts";
+import { mask } from "../src/web/homepage.ts";
 import { startTestIssuer } from "./helpers/test-issuer.ts";
 import { connectedDir, startBox, tempDir } from "./helpers/fixture.ts";
 
@@ -48,6 +49,19 @@ test("the language: ?lang, then the cookie, then Accept-Language by q, else Engl
   assert.equal(chooseLang({ acceptLanguage: "fr-FR, en;q=0.5, it;q=0.7" }), "it");
   assert.equal(chooseLang({ acceptLanguage: "de, it;q=0" }), "en");
   assert.equal(chooseLang({}), "en");
+});
+
+test("the request guard's policy: every POST fully, the Host of the log download, /api/ping and 404s never", () => {
+  const all = { host: true, originAndToken: true };
+  const none = { host: false, originAndToken: false };
+  for (const route of ["/check", "/credential", "/credential/clear", "/log-level", "/connect", "/admin-password", "/login", "/logout"]) {
+    assert.deepEqual(guardChecks("POST", route), all, route);
+  }
+  assert.deepEqual(guardChecks("GET", "/logs/download"), { host: true, originAndToken: false });
+  for (const route of ["/", "/diagnostics", "/api/status", "/api/diagnostics", "/static/:file"]) assert.deepEqual(guardChecks("GET", route), none, route);
+  assert.deepEqual(guardChecks("GET", "/api/ping"), none);
+  assert.deepEqual(guardChecks("OPTIONS", "/api/ping"), none);
+  assert.deepEqual(guardChecks("POST", undefined), none, "no route: a 404");
 });
 
 test("the request guard: Host, Origin and the CSRF token", () => {
@@ -129,7 +143,7 @@ test("the routes: pages in both languages, assets cached, POSTs guarded, bad inp
   const home = await fetch(`${base}/`, { headers: { "accept-language": "it-IT,it;q=0.9" } });
   const html = await home.text();
   assert.match(html, /<html lang="it">/);
-  assert.ok(html.includes(messages("it").checkAgain));
+  assert.ok(html.includes(messages("it").pages.checkAgain));
   assert.ok(!html.includes("SECRET-CODE-42"), "the code is never on the page");
   const csp = home.headers.get("content-security-policy") ?? "";
   assert.match(csp, /script-src 'nonce-[^']+'; connect-src 'self' https:\/\/127-0-0-1\.[a-z2-7]+\.boxcert\.test:\d+;/);

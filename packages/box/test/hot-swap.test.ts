@@ -5,9 +5,9 @@ import { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import pino from "pino";
 import { certificateNames } from "@boxcert/shared";
-import { startServers } from "../src/server.ts";
-import type { TlsMaterial } from "../src/server.ts";
-import { newTlsKey } from "../src/tls-key.ts";
+import { startServers } from "../src/web/server.ts";
+import type { TlsMaterial } from "../src/web/server.ts";
+import { newTlsKey } from "../src/certificate/tls-key.ts";
 import { issueLeaf, makeCa } from "./helpers/pki.ts";
 
 const NAMES = certificateNames("abcdefghijklmnop", "boxcert.test");

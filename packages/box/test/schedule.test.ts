@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { RenewalScheduler } from "../src/renewal.ts";
-import type { CheckResult } from "../src/renewal.ts";
-import type { CheckTrigger } from "../src/check.ts";
+import { RenewalScheduler } from "../src/certificate/renewal.ts";
+import type { CheckResult } from "../src/certificate/renewal.ts";
+import type { CheckTrigger } from "../src/certificate/check.ts";
 import type { Timers } from "../src/clock.ts";
 
 const MIN = 60_000;

@@ -1,7 +1,7 @@
 /**
  * `boxcert demo` (what `npm start` runs): an issuer with the embedded CA, one subscription in progress with
  * two IoT-box seats and its production database, and one box connected to it, all on 127.0.0.1. Prints the
- * lines DESIGN.md lists once the box serves HTTPS. A second start reuses the data: same label, no new
+ * lines README.md shows once the box serves HTTPS. A second start reuses the data: same label, no new
  * certificate. With --acme-directory the certificate comes from that ACME CA (Pebble, Let's Encrypt
  * staging) by DNS-01 through the demo's own dns instead of from the embedded CA.
  */
@@ -13,11 +13,9 @@ import { InvalidArgumentError } from "commander";
 import pino from "pino";
 import { writeFileAtomic, isZone } from "@boxcert/shared";
 import { startIssuer, RegistryError, type RunningIssuer } from "@boxcert/issuer";
-import { buildBox, type Box } from "@boxcert/box";
+import { buildBox, dataPaths, loadOrCreateConfig, updateConfig, type Box } from "@boxcert/box";
 import { runDns, type RunningDns } from "@boxcert/dns";
 import { parseHostPort, type HostPort } from "@boxcert/dns/options";
-import { dataPaths } from "@boxcert/box/data-dir";
-import { loadOrCreateConfig, updateConfig } from "@boxcert/box/config";
 
 export const DEMO_SUBSCRIPTION = "DEMO-0001";
 const DEMO_ERP = "http://127.0.0.1:8070/";

@@ -34,7 +34,7 @@ export interface TestIssuer {
   /** renewAfter for new certificates, as a fraction of the lifetime. */
   renewFraction: number;
   lifetimeMs: number;
-  /** Forget every enrolment (as if an operator freed the seats). */
+  /** Forget every enrollment (as if an operator freed the seats). */
   forgetEnrolments(): void;
   /** Revoke every certificate issued so far: a repeat request for the same key gets a new one. */
   revokeAll(): void;

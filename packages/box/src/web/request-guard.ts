@@ -1,5 +1,6 @@
 /**
- * Cross-site protection of every change (POST): a CSRF token AND an Origin check.
+ * Cross-site protection of every change (POST): a CSRF token AND an Origin check. One fastify hook applies
+ * it (hooks.ts) by the policy below: guardChecks says which checks a request gets.
  *
  *   - CSRF: the page sets a random `boxcert_csrf` cookie (HttpOnly, SameSite=Strict) and puts
  *     HMAC(process secret, cookie) in a hidden field; a POST must carry both, compared with timingSafeEqual.
@@ -91,8 +92,32 @@ export function isOwnHost(host: string | null, policy: HostPolicy): boolean {
 
 export type GuardRefusal = "foreign-origin" | "foreign-host" | "csrf";
 
-/** Why a POST is refused, or null when it may go on. */
-export function checkPost(input: {
+/** What the guard checks on one request. */
+export interface GuardChecks {
+  /** The Host is a name the box answers to. */
+  host: boolean;
+  /** The Origin (when sent) is the box's own, and the CSRF token matches its cookie. */
+  originAndToken: boolean;
+}
+
+/** Routes the guard never applies to, whatever the method: a device API any page may call (CORS). */
+export const GUARD_EXEMPT: readonly string[] = ["/api/ping"];
+
+/** The GET routes whose Host is checked: the log download (the logs are the box's, not a public fact). */
+const HOST_CHECKED_GETS: readonly string[] = ["/logs/download"];
+
+/**
+ * The policy: every POST gets every check; a GET (and HEAD, OPTIONS) only the Host check, and only on
+ * HOST_CHECKED_GETS. To check the Host of every GET but the exempt routes, return `host: true` for them.
+ * A request that matched no route (a 404) is not guarded: there is nothing to protect.
+ */
+export function guardChecks(method: string, route: string | undefined): GuardChecks {
+  if (route === undefined || GUARD_EXEMPT.includes(route)) return { host: false, originAndToken: false };
+  if (method === "POST") return { host: true, originAndToken: true };
+  return { host: HOST_CHECKED_GETS.includes(route), originAndToken: false };
+}
+
+export interface GuardInput {
   scheme: "http" | "https";
   hostHeader: string | undefined;
   origin: string | undefined;
@@ -100,8 +125,20 @@ export function checkPost(input: {
   token: string | undefined;
   csrf: CsrfTokens;
   hosts: HostPolicy;
-}): GuardRefusal | null {
-  if (!isOwnHost(hostOf(input.hostHeader), input.hosts)) return "foreign-host";
+}
+
+/** Why a request is refused under these checks, or null when it may go on. */
+export function checkRequest(checks: GuardChecks, input: GuardInput): GuardRefusal | null {
+  if (checks.host && !isOwnHost(hostOf(input.hostHeader), input.hosts)) return "foreign-host";
+  return checks.originAndToken ? checkOriginAndToken(input) : null;
+}
+
+/** Why a POST is refused, or null when it may go on. */
+export function checkPost(input: GuardInput): GuardRefusal | null {
+  return checkRequest({ host: true, originAndToken: true }, input);
+}
+
+function checkOriginAndToken(input: GuardInput): GuardRefusal | null {
   if (input.origin !== undefined && input.origin !== `${input.scheme}://${(input.hostHeader ?? "").toLowerCase()}`) {
     // Browsers omit the default port in Origin and Host alike, so the strings compare as they are.
     return "foreign-origin";

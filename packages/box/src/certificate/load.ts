@@ -1,24 +1,24 @@
 /**
  * The load: get a certificate from the issuer (wire.ts) and save it with its key.
  *
- *   enrol when no label is held for the current database -> label, zone, names (saved in config.json)
+ *   enroll when no label is held for the current database -> label, zone, names (saved in config.json)
  *   pending key (made once, reused until saved) -> CSR -> POST /v1/certificate
  *   check the answer (our key, our names, a chain in order) -> https.pem, atomically -> remove the pending key
  *
  * A `box_not_enrolled` refusal (the issuer forgot the label, or an operator freed it) makes the box forget
- * its label and enrol again, once.
+ * its label and enroll again, once.
  *
  * A refresh (check.ts) asks with a CSR for the key of the certificate already saved instead of a pending
  * key: the issuer answers with that same certificate (then only a changed renewAfter is written), or with a
  * new one for the same key when an operator revoked it (then https.pem is replaced, key unchanged). Should
  * the names owed differ from the saved certificate's (the box enrolled again), it is a load as usual.
  */
-import { CERTIFICATE_PATH, ENROLL_PATH, certificateNames, isLabel, isZone } from "@boxcert/shared";
+import { CERTIFICATE_PATH, ENROLL_PATH, certificateNames, isLabel, isZone, sameNames } from "@boxcert/shared";
 import type { BoxCredentials, CertificateRequest, CertificateResponse, EnrollRequest, EnrollResponse } from "@boxcert/shared";
 import type { Logger } from "pino";
-import type { BoxConfig } from "./config.ts";
-import { updateConfig } from "./config.ts";
-import type { DataPaths } from "./data-dir.ts";
+import type { BoxConfig } from "../config.ts";
+import { updateConfig } from "../config.ts";
+import type { DataPaths } from "../data-dir.ts";
 import type { BoxIdentity } from "./identity.ts";
 import type { IssuerAnswer, IssuerClient } from "./issuer-client.ts";
 import type { BoxError } from "./check.ts";
@@ -27,7 +27,7 @@ import type { TlsKey } from "./tls-key.ts";
 import { createCsr } from "./csr.ts";
 import { defaultRenewAfter, dnsNames, leafMatchesKey, parseChain, writeCertificateFile } from "./certificate-file.ts";
 import type { StoredCertificate } from "./certificate-file.ts";
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 
 export interface LoadContext {
   paths: DataPaths;
@@ -78,16 +78,12 @@ function badAnswer(status: number, detail: string): BoxError {
   return { code: "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS", status, detail };
 }
 
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && [...a].sort().join("\n") === [...b].sort().join("\n");
-}
-
 function parseEnrollResponse(body: unknown): EnrollResponse | string {
   const r = body as Partial<EnrollResponse> | null;
-  if (!r || typeof r.label !== "string" || !isLabel(r.label)) return "the enrolment answer has no valid label";
-  if (typeof r.zone !== "string" || !isZone(r.zone)) return "the enrolment answer has no valid zone";
+  if (!r || typeof r.label !== "string" || !isLabel(r.label)) return "the enrollment answer has no valid label";
+  if (typeof r.zone !== "string" || !isZone(r.zone)) return "the enrollment answer has no valid zone";
   if (!Array.isArray(r.names) || !sameNames(r.names as string[], certificateNames(r.label, r.zone))) {
-    return `the enrolment answer's names are not those of label ${r.label} in ${r.zone}`;
+    return `the enrollment answer's names are not those of label ${r.label} in ${r.zone}`;
   }
   return { label: r.label, zone: r.zone, names: r.names as string[] };
 }
@@ -142,7 +138,7 @@ export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
   });
   const fail = (error: BoxError, retryAfter: string | null = null): LoadOutcome => ({ ok: false, error, config, retryAfter });
 
-  for (let enrolAgain = true; ; enrolAgain = false) {
+  for (let enrollAgain = true; ; enrollAgain = false) {
     if (!config.label || !config.zone || config.enrolledFor !== dbUuid) {
       logger.info({ event: "enroll", issuer: client.url.origin, identifier: config.identifier }, "enrolling with the issuer");
       const request: EnrollRequest = credentials();
@@ -172,7 +168,7 @@ export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
     }
     const request: CertificateRequest = { ...credentials(), label, csr: await createCsr(key, names) };
     const answer = await client.post(CERTIFICATE_PATH, request);
-    if (answer.kind === "refusal" && answer.reason === "box_not_enrolled" && enrolAgain) {
+    if (answer.kind === "refusal" && answer.reason === "box_not_enrolled" && enrollAgain) {
       logger.warn({ event: "not_enrolled", label }, "the issuer no longer knows this box's label; enrolling again");
       config = await updateConfig(paths, { label: null, zone: null, enrolledFor: null });
       continue;

@@ -15,7 +15,7 @@
  */
 import { RENEWAL_BACKOFF, backoffDelay } from "@boxcert/shared";
 import type { BackoffSchedule } from "@boxcert/shared";
-import type { Clock, Timers } from "./clock.ts";
+import type { Clock, Timers } from "../clock.ts";
 import type { CheckTrigger } from "./check.ts";
 
 export const CHECK_INTERVAL_MS = 6 * 3600_000;

@@ -1,5 +1,5 @@
 /**
- * The box's pages, server-rendered, in English or Italian (i18n.ts), everything escaped, nothing fetched
+ * The box's pages, server-rendered, in English or Italian (../messages/), everything escaped, nothing fetched
  * from outside the box: one stylesheet and one script (/static/), the script with the page's CSP nonce.
  *
  *   home          who the box is, where it answers over HTTPS (or why it does not), the certificate banner,
@@ -8,19 +8,15 @@
  *                 Diagnostics, Admin password: entries in the HTML, forms in <dialog>s the script opens
  *   message page  a refused or bad request: what happened and the way back
  *
- * Pure functions of the status and a context: the routes gather both (routes.ts).
+ * Pure functions of the box's view and a context: the route plugins gather both (page-kit.ts). Display
+ * strings (the error code with its HTTP status, the HTTPS address) are made here, from the view's fields.
  */
-import { BOX_ERROR_CODES, boxErrorInfo, isRefusalReason, REFUSALS, REFUSALS_IT } from "@boxcert/shared";
-import type { BoxErrorCode } from "@boxcert/shared";
-import type { BoxStatus } from "./status.ts";
-import { LANGUAGES, messages } from "./i18n.ts";
-import type { Lang, Messages } from "./i18n.ts";
-import { LOG_LEVELS } from "./config.ts";
+import { escapeHtml, formatErrorCode, LOG_LEVELS } from "@boxcert/shared";
+import type { BoxView } from "./status.ts";
+import { httpsUrl } from "./status.ts";
+import { LANGUAGES, messages } from "../messages/index.ts";
+import type { Lang, Notice, PageMessages } from "../messages/index.ts";
 import { CSRF_FIELD } from "./request-guard.ts";
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
-}
 
 const DAY_MS = 86_400_000;
 
@@ -42,8 +38,8 @@ export interface PageContext {
   /** The credential, masked; null fields are not set. */
   credential: { dbUuid: string | null; enterpriseCode: string | null };
   certificate: { chainPem: string; fingerprint256: string; serial: string } | null;
-  /** A notice after a change (a key of Messages["notices"]). */
-  notice: keyof Messages["notices"] | null;
+  /** A notice after a change. */
+  notice: Notice | null;
 }
 
 /** Shows enough to recognise a value, never enough to use it. */
@@ -59,11 +55,6 @@ function row(label: string, valueHtml: string): string {
 
 function date(iso: string | null): string {
   return iso ? escapeHtml(iso.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC")) : "—";
-}
-
-function baseCode(errorCode: string): BoxErrorCode | null {
-  const code = errorCode.split(" ")[0] as string;
-  return (BOX_ERROR_CODES as readonly string[]).includes(code) ? (code as BoxErrorCode) : null;
 }
 
 function csrf(ctx: PageContext): string {
@@ -84,26 +75,25 @@ function downloadLink(ctx: PageContext, label: string): string {
   return locked(ctx) ? opener(ctx, "login", label) : `<a href="/logs/download" download id="download-logs">${escapeHtml(label)}</a>`;
 }
 
-function errorSection(status: BoxStatus, ctx: PageContext): string {
-  const t = messages(ctx.lang);
-  const { errorCode, detail, reason } = status.certificate;
-  if (!errorCode) return "";
-  const code = baseCode(errorCode);
-  if (!code) return `<section class="error" id="error"><h2>${escapeHtml(t.error)} <code>${escapeHtml(errorCode)}</code></h2></section>`;
-  const info = boxErrorInfo(code, ctx.lang);
+function errorSection(view: BoxView, ctx: PageContext): string {
+  const catalogue = messages(ctx.lang);
+  const t = catalogue.pages;
+  const error = view.certificate.error;
+  if (!error) return "";
+  const { code, httpStatus, detail, reason } = error;
+  const info = catalogue.errors.codes[code];
   const facts: string[] = [];
   const remedies = info.remedies.map((r) => `<li>${escapeHtml(r)}</li>`);
   const actions: string[] = [];
-  if (code === "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS") {
-    const httpStatus = errorCode.split(" ")[1] ?? "";
-    facts.push(`<p class="http-status">${escapeHtml(t.httpStatus(httpStatus, t.statusMeanings[Number(httpStatus)] ?? ""))}</p>`);
-    remedies.push(`<li>${escapeHtml(t.quoteStatus(httpStatus))}</li>`);
+  if (code === "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS" && httpStatus !== null) {
+    facts.push(`<p class="http-status">${escapeHtml(t.httpStatus(String(httpStatus), t.statusMeanings[httpStatus] ?? ""))}</p>`);
+    remedies.push(`<li>${escapeHtml(t.quoteStatus(String(httpStatus)))}</li>`);
   }
   if (code === "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS" || code === "ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION") {
     facts.push(`<p class="issuer">${escapeHtml(t.issuerAddress)}: <a href="${escapeHtml(ctx.issuerUrl)}" rel="noreferrer" target="_blank">${escapeHtml(ctx.issuerUrl)}</a></p>`);
   }
-  if (code === "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT" && reason && isRefusalReason(reason)) {
-    const text = ctx.lang === "it" ? REFUSALS_IT[reason] : REFUSALS[reason].message;
+  if (code === "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT" && reason) {
+    const text = catalogue.errors.refusals[reason];
     facts.push(`<p class="reason">${escapeHtml(t.issuerReason)}: <strong>${escapeHtml(text)}</strong> (<code>${escapeHtml(reason)}</code>)</p>`);
   }
   if (detail) facts.push(`<p class="detail">${escapeHtml(t.detail)}: <code>${escapeHtml(detail)}</code></p>`);
@@ -115,7 +105,7 @@ function errorSection(status: BoxStatus, ctx: PageContext): string {
   if (code === "ERR_IOT_HTTPS_CHECK_NO_SERVER") actions.push(opener(ctx, "connect", t.openConnect));
   if (code === "ERR_IOT_HTTPS_LOAD_NO_CREDENTIAL") actions.push(opener(ctx, "credential", t.openCredential));
   return `<section class="error" id="error" data-code="${escapeHtml(code)}">
-<h2>${escapeHtml(t.error)} <code class="code">${escapeHtml(errorCode)}</code></h2>
+<h2>${escapeHtml(t.error)} <code class="code">${escapeHtml(formatErrorCode(code, httpStatus ?? undefined))}</code></h2>
 <h3>${escapeHtml(t.whatItMeans)}</h3>
 <p class="meaning">${escapeHtml(info.meaning)}</p>
 ${facts.join("\n")}
@@ -125,22 +115,23 @@ ${actions.length > 0 ? `<p class="actions">${actions.join(" ")}</p>` : ""}
 </section>`;
 }
 
-function httpsCell(status: BoxStatus, ctx: PageContext): string {
-  const t = messages(ctx.lang);
-  if (status.httpsUrl) {
-    const link = `<a href="${escapeHtml(status.httpsUrl)}" id="https-link">${escapeHtml(status.httpsUrl)}</a>`;
+function httpsCell(status: BoxView, ctx: PageContext): string {
+  const t = messages(ctx.lang).pages;
+  const url = httpsUrl(status.https);
+  if (url) {
+    const link = `<a href="${escapeHtml(url)}" id="https-link">${escapeHtml(url)}</a>`;
     const check = ctx.byIp
-      ? `<p id="browser-check" class="browser-check" data-url="${escapeHtml(status.httpsUrl)}" data-ok="${escapeHtml(t.browserCheckOk(status.httpsUrl))}" data-fail="${escapeHtml(t.browserCheckFail(status.httpsUrl))}">${escapeHtml(t.browserCheckTrying(status.httpsUrl))}</p>`
+      ? `<p id="browser-check" class="browser-check" data-url="${escapeHtml(url)}" data-ok="${escapeHtml(t.browserCheckOk(url))}" data-fail="${escapeHtml(t.browserCheckFail(url))}">${escapeHtml(t.browserCheckTrying(url))}</p>`
       : "";
     return link + check;
   }
   if (status.checking) return escapeHtml(t.httpsNoneChecking);
-  if (status.certificate.errorCode) return `<a href="#error">${escapeHtml(t.httpsNoneError)}</a>`;
+  if (status.certificate.error) return `<a href="#error">${escapeHtml(t.httpsNoneError)}</a>`;
   return escapeHtml(t.httpsNoneNever);
 }
 
-function databaseCell(status: BoxStatus, ctx: PageContext): string {
-  const t = messages(ctx.lang);
+function databaseCell(status: BoxView, ctx: PageContext): string {
+  const t = messages(ctx.lang).pages;
   if (status.server) {
     const uuid = ctx.credential.dbUuid ? ` (${escapeHtml(t.databaseUuid)} <code>${escapeHtml(ctx.credential.dbUuid)}</code>)` : "";
     const missing = status.hasCredential ? "" : ` <span class="warn">— ${escapeHtml(t.credentialMissing)}</span>`;
@@ -150,8 +141,8 @@ function databaseCell(status: BoxStatus, ctx: PageContext): string {
   return `<span id="database">${escapeHtml(t.notConnected)}</span> ${escapeHtml(t.howToConnect)} <code>${escapeHtml(how)}</code> ${opener(ctx, "connect", t.openConnect)}`;
 }
 
-function certificateSection(status: BoxStatus, ctx: PageContext): string {
-  const t = messages(ctx.lang);
+function certificateSection(status: BoxView, ctx: PageContext): string {
+  const t = messages(ctx.lang).pages;
   const c = status.certificate;
   const rows = [row(t.status, `<span class="cert-status cert-${c.status}">${escapeHtml(t.statusWords[c.status])}</span>`)];
   if (c.notBefore && c.notAfter) {
@@ -164,12 +155,12 @@ function certificateSection(status: BoxStatus, ctx: PageContext): string {
   if (c.issuer) rows.push(row(t.issuer, escapeHtml(c.issuer)));
   if (c.names.length > 0) rows.push(row(t.names, c.names.map((n) => `<code>${escapeHtml(n)}</code>`).join(", ")));
   rows.push(row(t.lastCheck, status.checking ? escapeHtml(t.runningNow) : date(status.lastCheck)));
-  const diagnose = status.httpsUrl ? ` <a href="/diagnostics" class="button secondary">${escapeHtml(t.diagnoseNetwork)}</a>` : "";
+  const diagnose = httpsUrl(status.https) ? ` <a href="/diagnostics" class="button secondary">${escapeHtml(t.diagnoseNetwork)}</a>` : "";
   return `<section class="banner banner-${c.status}" id="certificate"><h2>${escapeHtml(t.certificate)}</h2><table>${rows.join("")}</table>
 <form method="post" action="/check" class="inline">${csrf(ctx)}<button type="submit" id="check-again">${escapeHtml(t.checkAgain)}</button></form>${diagnose}</section>`;
 }
 
-function dialog(id: string, title: string, body: string, t: Messages): string {
+function dialog(id: string, title: string, body: string, t: PageMessages): string {
   return `<dialog id="dlg-${id}" aria-labelledby="dlg-${id}-title"><h2 id="dlg-${id}-title">${escapeHtml(title)}</h2>
 ${body}
 <form method="dialog" class="close"><button type="submit" class="secondary">${escapeHtml(t.close)}</button></form></dialog>`;
@@ -179,8 +170,8 @@ function field(name: string, label: string, type = "text", extra = ""): string {
   return `<label>${escapeHtml(label)}<input type="${type}" name="${name}" ${extra}></label>`;
 }
 
-function dialogs(status: BoxStatus, ctx: PageContext): string {
-  const t = messages(ctx.lang);
+function dialogs(status: BoxView, ctx: PageContext): string {
+  const t = messages(ctx.lang).pages;
   const out: string[] = [];
   const cred = ctx.credential;
   out.push(
@@ -261,7 +252,7 @@ ${field("password", t.password, "password", 'required autocomplete="current-pass
 }
 
 function gearMenu(ctx: PageContext): string {
-  const t = messages(ctx.lang);
+  const t = messages(ctx.lang).pages;
   const entries = [
     opener(ctx, "credential", t.credential),
     opener(ctx, "log-level", t.logLevel),
@@ -279,16 +270,16 @@ function gearMenu(ctx: PageContext): string {
 }
 
 function languageSwitch(ctx: PageContext, path: string): string {
-  const t = messages(ctx.lang);
-  return `<nav class="lang" aria-label="${escapeHtml(t.switchLanguage)}">${LANGUAGES.map((lang) =>
+  const t = messages(ctx.lang).pages;
+  return `<nav class="lang" aria-label="${escapeHtml(t.switchLanguage)}">${LANGUAGES.map((lang: Lang) =>
     lang === ctx.lang
-      ? `<strong lang="${lang}">${escapeHtml(messages(lang).langName)}</strong>`
-      : `<a href="${escapeHtml(path)}?lang=${lang}" lang="${lang}" hreflang="${lang}">${escapeHtml(messages(lang).langName)}</a>`,
+      ? `<strong lang="${lang}">${escapeHtml(messages(lang).pages.langName)}</strong>`
+      : `<a href="${escapeHtml(path)}?lang=${lang}" lang="${lang}" hreflang="${lang}">${escapeHtml(messages(lang).pages.langName)}</a>`,
   ).join(" · ")}</nav>`;
 }
 
-function layout(status: BoxStatus, ctx: PageContext, options: { path: string; main: string; checking?: boolean }): string {
-  const t = messages(ctx.lang);
+function layout(status: BoxView, ctx: PageContext, options: { path: string; main: string; checking?: boolean }): string {
+  const t = messages(ctx.lang).pages;
   const notice = ctx.notice ? `<p class="notice" role="status" id="notice">${escapeHtml(t.notices[ctx.notice])}</p>` : "";
   return `<!doctype html>
 <html lang="${ctx.lang}">
@@ -311,8 +302,8 @@ ${dialogs(status, ctx)}
 `;
 }
 
-export function renderHomepage(status: BoxStatus, ctx: PageContext): string {
-  const t = messages(ctx.lang);
+export function renderHomepage(status: BoxView, ctx: PageContext): string {
+  const t = messages(ctx.lang).pages;
   const rows = [
     row(t.name, `<span id="box-name">${escapeHtml(status.name)}</span>`),
     row(t.ip, `<span id="box-ip">${escapeHtml(status.ip)}</span>`),
@@ -330,17 +321,17 @@ ${errorSection(status, ctx)}`;
 }
 
 /** A refused or bad request, in the page's language: what happened and the way back. */
-export function renderMessagePage(status: BoxStatus, ctx: PageContext, heading: string, message: string): string {
-  const t = messages(ctx.lang);
+export function renderMessagePage(status: BoxView, ctx: PageContext, heading: string, message: string): string {
+  const t = messages(ctx.lang).pages;
   const main = `<section class="error" id="refusal"><h2>${escapeHtml(heading)}</h2><p id="refusal-message">${escapeHtml(message)}</p>
 <p><a href="/">${escapeHtml(t.back)}</a></p></section>`;
   return layout(status, ctx, { path: "/", main });
 }
 
-/** The diagnostics page: the report's fragment (already escaped HTML, diagnostics-render.ts) in the layout. */
-export function renderDiagnosticsPage(status: BoxStatus, ctx: PageContext, fragmentHtml: string): string {
-  const t = messages(ctx.lang);
-  // The fragment brings its own section and title (diagnostics-render.ts).
+/** The diagnostics page: the report's fragment (already escaped HTML, diagnostics/render.ts) in the layout. */
+export function renderDiagnosticsPage(status: BoxView, ctx: PageContext, fragmentHtml: string): string {
+  const t = messages(ctx.lang).pages;
+  // The fragment brings its own section and title (diagnostics/render.ts).
   const main = `<div class="diagnostics-page"><p class="intro">${escapeHtml(t.diagnosticsIntro)}</p>
 ${fragmentHtml}
 <p><a href="/diagnostics" class="button" id="diagnostics-again">${escapeHtml(t.runAgain)}</a> <a href="/">${escapeHtml(t.back)}</a></p></div>`;

@@ -3,7 +3,7 @@
  * sessions held in memory (a restart logs everyone out). The password itself is never stored or logged.
  */
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
-import type { AdminPasswordHash } from "./config.ts";
+import type { AdminPasswordHash } from "../config.ts";
 
 const SCRYPT = { N: 16384, r: 8, p: 1 } as const;
 const KEY_LENGTH = 32;

@@ -10,7 +10,7 @@ import { readFile, unlink } from "node:fs/promises";
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import { writeFileAtomic } from "@boxcert/shared";
-import type { DataPaths } from "./data-dir.ts";
+import type { DataPaths } from "../data-dir.ts";
 
 export interface TlsKey {
   /** PKCS#8 PEM. */

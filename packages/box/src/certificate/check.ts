@@ -1,6 +1,6 @@
 /**
  * The certificate check, as pure decisions (no I/O): what the box does at each check, in the order of the
- * contract (DESIGN.md "Error codes"; the original page checks, then loads):
+ * contract (docs/errors.md; the original page checks, then loads):
  *
  *   1. no server URL                             -> ERR_IOT_HTTPS_CHECK_NO_SERVER
  *   2. https.pem there but unreadable            -> ERR_IOT_HTTPS_CHECK_CERT_READ_EXCEPTION (stop; never overwrite)
@@ -16,7 +16,7 @@
  * revocation or a changed renewal window reaches the box within one check interval (6 hours), while opening
  * the homepage never makes a request for a certificate that is fine.
  */
-import { certificateNames, formatErrorCode } from "@boxcert/shared";
+import { certificateNames, formatErrorCode, sameNames } from "@boxcert/shared";
 import type { BoxErrorCode, RefusalReason } from "@boxcert/shared";
 import type { CertificateFile, CertificateInfo, StoredCertificate } from "./certificate-file.ts";
 
@@ -39,7 +39,7 @@ export interface CheckInput {
   server: string | null;
   dbUuid: string | null;
   enterpriseCode: string | null;
-  /** The enrolment the box holds: label and zone, and the database it was made for. */
+  /** The enrollment the box holds: label and zone, and the database it was made for. */
   label: string | null;
   zone: string | null;
   enrolledFor: string | null;
@@ -71,13 +71,9 @@ export function isValidAt(info: CertificateInfo, now: number): boolean {
   return info.notBefore <= now && now < info.notAfter;
 }
 
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && [...a].sort().join("\n") === [...b].sort().join("\n");
-}
-
 /**
  * The certificate still belongs to the box's current connection: when the database changed since the
- * enrolment, or the enrolment's names differ from the certificate's, a new certificate is owed.
+ * enrollment, or the enrollment's names differ from the certificate's, a new certificate is owed.
  */
 function belongsToConnection(input: CheckInput, info: CertificateInfo): boolean {
   if (input.dbUuid === null || input.enrolledFor === null) return true;
@@ -132,7 +128,7 @@ export interface StatusInput {
 }
 
 /**
- * DESIGN.md: "ok" a valid certificate and no error; "renewing" a valid certificate while a renewal runs or
+ * "ok" a valid certificate and no error; "renewing" a valid certificate while a renewal runs or
  * after one failed; "error" no valid certificate and an error; "missing" no certificate and no attempt yet.
  */
 export function certificateStatus(input: StatusInput): CertificateStatus {

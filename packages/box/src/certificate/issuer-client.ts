@@ -1,7 +1,7 @@
 /**
  * The box's HTTP client for the issuer (wire.ts): signed JSON POSTs, one keep-alive agent with one secure
- * context built once (FIELD-NOTES: a `ca` per request builds a TLS context per connection), a hard timeout
- * per request, and every failure classified into what the box shows:
+ * context built once (passing `ca` on every request builds a new TLS context per connection, about 40%
+ * slower; docs/architecture.md), a hard timeout per request, and every failure classified into what the box shows:
  *
  *   network failure                -> exception (the detail says which: refused, not resolved, timeout, TLS...)
  *   403 {refusal:{reason,message}} -> refusal (a known reason only)

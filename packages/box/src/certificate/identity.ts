@@ -1,5 +1,5 @@
 /**
- * The box identity key (DESIGN.md "The box proves who it is"): ECDSA P-256, made once, kept in
+ * The box identity key (docs/architecture.md, how the box proves who it is): ECDSA P-256, made once, kept in
  * identity.key (PKCS#8 PEM, 0600), separate from the TLS key. Only its public SPKI leaves the box; every
  * request body to the issuer is signed with it (wire.ts).
  */
@@ -7,8 +7,8 @@ import { readFile } from "node:fs/promises";
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import { writeFileAtomic } from "@boxcert/shared";
-import type { DataPaths } from "./data-dir.ts";
-import { ConfigError } from "./config.ts";
+import type { DataPaths } from "../data-dir.ts";
+import { ConfigError } from "../config.ts";
 
 export interface BoxIdentity {
   /** SPKI DER, base64: the `identityKey` field of every request. */

@@ -2,16 +2,16 @@
  * Network diagnostics for the box's homepage: "reachable by IP but not by the name" (the original page's
  * troubleshooting case) told apart from its causes, plus the issuer's reachability and the box's clock.
  *
- *   DNS     the box's HTTPS name asked of the LAN's resolvers and of the zone's own servers (diagnostics-dns.ts)
- *   issuer  one GET to the issuer, TLS verified; latency and clock offset from its Date header (diagnostics-issuer.ts)
+ *   DNS     the box's HTTPS name asked of the LAN's resolvers and of the zone's own servers (dns.ts)
+ *   issuer  one GET to the issuer, TLS verified; latency and clock offset from its Date header (issuer.ts)
  *
  * Everything runs at once and within timeoutMs; nothing throws: a failure is a field of the report, which is
- * plain JSON. renderDiagnosticsHtml (diagnostics-render.ts) turns it into a fragment in English or Italian.
+ * plain JSON. renderDiagnosticsHtml (render.ts) turns it into a fragment in English or Italian.
  */
 import { getServers } from "node:dns";
 import { isIPv6 } from "node:net";
-import type { Clock } from "./clock.ts";
-import { systemClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
+import { systemClock } from "../clock.ts";
 import {
   classifyLookup,
   discoverAuthoritative,
@@ -24,15 +24,15 @@ import {
   type DnsVerdict,
   type Lookup,
   type Severity,
-} from "./diagnostics-dns.ts";
-import { CLOCK_SEVERITY, probeIssuer, type IssuerProbe } from "./diagnostics-issuer.ts";
-import type { BoxStatus } from "./status.ts";
+} from "./dns.ts";
+import { CLOCK_SEVERITY, probeIssuer, type IssuerProbe } from "./issuer.ts";
+import type { BoxView } from "../web/status.ts";
 
-export { renderDiagnosticsHtml, DIAGNOSTICS_MESSAGES } from "./diagnostics-render.ts";
-export { dnsVerdict, classifyLookup, type DnsVerdict, type Lookup, type LookupOutcome, type Severity, type DnsClient, type DnsClientFactory } from "./diagnostics-dns.ts";
-export { clockOffset, clockVerdict, CLOCK_WARN_MS, type ClockVerdict, type IssuerProbe } from "./diagnostics-issuer.ts";
+export { renderDiagnosticsHtml, DIAGNOSTICS_MESSAGES } from "./render.ts";
+export { dnsVerdict, classifyLookup, type DnsVerdict, type Lookup, type LookupOutcome, type Severity, type DnsClient, type DnsClientFactory } from "./dns.ts";
+export { clockOffset, clockVerdict, CLOCK_WARN_MS, type ClockVerdict, type IssuerProbe } from "./issuer.ts";
 
-export type Lang = "en" | "it";
+export type { Lang } from "../messages/index.ts";
 
 export const DEFAULT_TIMEOUT_MS = 3000;
 
@@ -95,19 +95,9 @@ export function zoneOf(hostname: string): string | null {
   return parts.length >= 4 ? parts.slice(2).join(".") : null;
 }
 
-/** What to diagnose, from the box's status: its HTTPS host name, the zone of its certificate, its address. */
-export function diagnosticsTarget(status: Pick<BoxStatus, "ip" | "httpsUrl" | "certificate">): { hostname: string | null; zone: string | null; ip: string } {
-  let hostname: string | null = null;
-  if (status.httpsUrl) {
-    try {
-      hostname = new URL(status.httpsUrl).hostname;
-    } catch {
-      hostname = null;
-    }
-  }
-  const wildcard = status.certificate.names.find((name) => name.startsWith("*."));
-  const zone = wildcard ? (wildcard.split(".").slice(2).join(".") || null) : hostname ? zoneOf(hostname) : null;
-  return { hostname, zone, ip: status.ip };
+/** What to diagnose, from the box's view: its HTTPS host name, the zone of its certificate, its address. */
+export function diagnosticsTarget(view: Pick<BoxView, "ip" | "https">): { hostname: string | null; zone: string | null; ip: string } {
+  return { hostname: view.https?.host ?? null, zone: view.https?.zone ?? null, ip: view.ip };
 }
 
 const WORST: Severity[] = ["ok", "warn", "error"];

@@ -7,9 +7,9 @@
  */
 import { parseRetryAfter } from "@boxcert/shared";
 import type { Logger } from "pino";
-import { ConfigError, readConfig } from "./config.ts";
-import type { BoxConfig } from "./config.ts";
-import type { DataPaths } from "./data-dir.ts";
+import { ConfigError, readConfig } from "../config.ts";
+import type { BoxConfig } from "../config.ts";
+import type { DataPaths } from "../data-dir.ts";
 import type { BoxIdentity } from "./identity.ts";
 import type { IssuerClient } from "./issuer-client.ts";
 import { decideCheck, displayCode } from "./check.ts";
@@ -18,7 +18,7 @@ import { readCertificateFile } from "./certificate-file.ts";
 import type { StoredCertificate } from "./certificate-file.ts";
 import { loadCertificate } from "./load.ts";
 import type { CheckResult } from "./renewal.ts";
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 
 export interface AgentOptions {
   paths: DataPaths;

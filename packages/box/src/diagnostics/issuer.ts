@@ -7,9 +7,9 @@ import http from "node:http";
 import https from "node:https";
 import tls from "node:tls";
 import { REQUEST_MAX_SKEW_MS } from "@boxcert/shared";
-import { describeNetworkError } from "./issuer-client.ts";
-import type { Clock } from "./clock.ts";
-import type { Severity } from "./diagnostics-dns.ts";
+import { describeNetworkError } from "../certificate/issuer-client.ts";
+import type { Clock } from "../clock.ts";
+import type { Severity } from "./dns.ts";
 
 /** The issuer's unauthenticated health route; any other answer (404 included) still proves it is reachable. */
 export const ISSUER_PROBE_PATH = "/healthz";

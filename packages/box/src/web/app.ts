@@ -1,0 +1,54 @@
+/**
+ * The web layer of one listener (docs/box.md "HTTP API"): the form parser, the two hooks every route
+ * passes through (hooks.ts), and one plugin per feature:
+ *
+ *   pages      GET / (the homepage; opening it may start a check), POST /check, GET /diagnostics
+ *   api        GET /api/status, GET /api/diagnostics, GET|OPTIONS /api/ping (CORS, private network)
+ *   assets     GET /static/box.css|js
+ *   settings   POST /credential /credential/clear /log-level /connect /admin-password, GET /logs/download
+ *   login      POST /login /logout
+ *
+ * Nothing here throws for a user's input.
+ */
+import type { FastifyInstance } from "fastify";
+import { PageKit } from "./page-kit.ts";
+import type { WebDeps, WebState } from "./page-kit.ts";
+import { registerRequestGuard, registerSecurityHeaders } from "./hooks.ts";
+import { httpsOrigin } from "./status.ts";
+import type { Form } from "./request-data.ts";
+import { pagesPlugin } from "./routes/pages.ts";
+import { apiPlugin } from "./routes/api.ts";
+import { assetsPlugin } from "./routes/assets.ts";
+import { settingsPlugin } from "./routes/settings.ts";
+import { loginPlugin } from "./routes/login.ts";
+
+export interface WebOptions {
+  deps: WebDeps;
+  scheme: "http" | "https";
+  state: WebState;
+}
+
+function registerFormParser(app: FastifyInstance): void {
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string", bodyLimit: 16 * 1024 }, (_req, body, done) => {
+    const form: Form = Object.create(null) as Form;
+    for (const [key, value] of new URLSearchParams(body as string)) if (!Object.hasOwn(form, key)) form[key] = value;
+    done(null, form);
+  });
+}
+
+export async function registerWeb(app: FastifyInstance, { deps, scheme, state }: WebOptions): Promise<void> {
+  const kit = new PageKit(deps, scheme, state);
+  registerFormParser(app);
+  registerRequestGuard(app, {
+    scheme,
+    csrf: state.csrf,
+    certificateNames: () => deps.served()?.info.names ?? [],
+    refuse: (request, reply, why) => kit.refuse(request, reply, why),
+  });
+  registerSecurityHeaders(app, { httpsOrigin: () => httpsOrigin(deps.view().https) });
+  await app.register(pagesPlugin, { kit });
+  await app.register(apiPlugin, { kit });
+  await app.register(assetsPlugin);
+  await app.register(settingsPlugin, { kit });
+  await app.register(loginPlugin, { kit });
+}

@@ -1,0 +1,122 @@
+/**
+ * The gear menu's changes: the credential, the log level, the connection, the admin password, and the log
+ * download. Each needs the admin session when a password is set (kit.requireAdmin); the request guard
+ * has already checked the POSTs. Bad input is a 400 page that says what is wrong.
+ */
+import type { FastifyInstance } from "fastify";
+import { isLogLevel } from "@boxcert/shared";
+import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField } from "../../config.ts";
+import type { Connection } from "../../config.ts";
+import { logDownloadName, readAllLogs } from "../../logs.ts";
+import { hashPassword, passwordProblem, verifyPassword } from "../admin-password.ts";
+import type { PageKit } from "../page-kit.ts";
+import { formOf } from "../request-data.ts";
+import type { Form } from "../request-data.ts";
+
+function hasValue(value: string | undefined): value is string {
+  return typeof value === "string" && value.trim() !== "";
+}
+
+/** A connection token, or the three values; a string says what is missing. Throws ConfigError for a bad value. */
+function connectionOf(form: Form): Connection | "connect-missing" {
+  if (hasValue(form.token)) return parseConnectionToken(form.token);
+  if (hasValue(form.server) && hasValue(form.dbUuid) && hasValue(form.enterpriseCode)) {
+    return parseConnection({ server: form.server, dbUuid: form.dbUuid, enterpriseCode: form.enterpriseCode });
+  }
+  return "connect-missing";
+}
+
+/** Runs parse; a ConfigError is bad input (its message shown), anything else a bug. */
+function parsed<T>(parse: () => T): T | ConfigError {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+}
+
+export async function settingsPlugin(app: FastifyInstance, { kit }: { kit: PageKit }): Promise<void> {
+  const { deps } = kit;
+  const admin = { preHandler: kit.requireAdmin };
+
+  app.post("/credential", admin, async (request, reply) => {
+    const form = formOf(request);
+    const credential = parsed(() => ({
+      dbUuid: parseCredentialField("database UUID", form.dbUuid ?? ""),
+      enterpriseCode: parseCredentialField("subscription code", form.enterpriseCode ?? ""),
+    }));
+    if (credential instanceof ConfigError) return kit.badInput(request, reply, () => credential.message);
+    await deps.changeConfig(credential);
+    deps.logger.info({ event: "credential_set", dbUuid: credential.dbUuid, from: "homepage" }, "credential set from the homepage");
+    deps.checkAgain();
+    return kit.done(reply, "credential");
+  });
+
+  app.post("/credential/clear", admin, async (_request, reply) => {
+    await deps.changeConfig({ dbUuid: null, enterpriseCode: null });
+    deps.logger.info({ event: "credential_cleared", from: "homepage" }, "credential cleared from the homepage");
+    return kit.done(reply, "credential-cleared");
+  });
+
+  app.post("/log-level", admin, async (request, reply) => {
+    const level = formOf(request).level;
+    if (!isLogLevel(level)) return kit.badInput(request, reply, (t) => t.inputErrors["bad-level"]);
+    await deps.changeConfig({ logLevel: level });
+    return kit.done(reply, "log-level");
+  });
+
+  app.post("/connect", admin, async (request, reply) => {
+    const connection = parsed(() => connectionOf(formOf(request)));
+    if (connection instanceof ConfigError) return kit.badInput(request, reply, () => connection.message);
+    if (connection === "connect-missing") return kit.badInput(request, reply, (t) => t.inputErrors["connect-missing"]);
+    await deps.changeConfig(connection);
+    deps.logger.info({ event: "connected", server: connection.server, dbUuid: connection.dbUuid, from: "homepage" }, "connected to a database from the homepage");
+    deps.checkAgain();
+    return kit.done(reply, "connected");
+  });
+
+  app.post("/admin-password", admin, async (request, reply) => {
+    const form = formOf(request);
+    const { sessions } = kit.state;
+    const stored = deps.config().adminPassword;
+    // Changing or clearing a password needs the current one.
+    if (stored !== null) {
+      if (!sessions.mayTry()) return kit.refuse(request, reply, "too-many", 429);
+      if (!(await verifyPassword(form.current ?? "", stored))) {
+        sessions.failed();
+        return kit.refuse(request, reply, "wrong-password");
+      }
+    }
+    if (form.action === "clear") {
+      if (stored === null) return kit.done(reply, "password-cleared");
+      await deps.changeConfig({ adminPassword: null });
+      sessions.closeAll();
+      deps.logger.info({ event: "admin_password_cleared" }, "admin password cleared");
+      return kit.done(reply, "password-cleared");
+    }
+    const password = form.password ?? "";
+    if (password !== (form.repeat ?? "")) return kit.badInput(request, reply, (t) => t.inputErrors["password-mismatch"]);
+    const problem = passwordProblem(password);
+    if (problem) return kit.badInput(request, reply, (t) => t.inputErrors[problem]);
+    await deps.changeConfig({ adminPassword: await hashPassword(password) });
+    sessions.closeAll();
+    // Whoever set it stays logged in.
+    kit.sessionCookie(reply, sessions.open());
+    deps.logger.info({ event: "admin_password_set" }, "admin password set");
+    return kit.done(reply, "password-set");
+  });
+
+  // A GET, but the logs are the box's own: the request guard checks its Host (request-guard.ts).
+  app.get("/logs/download", admin, async (_request, reply) => {
+    const body = await readAllLogs(deps.logFile);
+    const name = logDownloadName(deps.config().name, deps.clock());
+    deps.logger.info({ event: "logs_downloaded", bytes: body.length }, "logs downloaded");
+    return reply
+      .type("text/plain; charset=utf-8")
+      .header("content-disposition", `attachment; filename="${name}"`)
+      .header("cache-control", "no-store")
+      .header("x-content-type-options", "nosniff")
+      .send(body);
+  });
+}
