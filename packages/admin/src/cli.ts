@@ -4,7 +4,7 @@
  */
 import type { Command} from "commander";
 import { InvalidArgumentError } from "commander";
-import { openStore, Registry } from "@boxcert/issuer";
+import { openStore, RegistryOperations } from "@boxcert/store";
 
 type Row = Record<string, unknown>;
 
@@ -30,10 +30,10 @@ interface Common {
   json?: boolean;
 }
 
-async function withRegistry<T>(opts: Common, fn: (registry: Registry) => Promise<T>): Promise<T> {
+async function withRegistry<T>(opts: Common, fn: (operations: RegistryOperations) => Promise<T>): Promise<T> {
   const store = await openStore(opts.store);
   try {
-    return await fn(new Registry(store));
+    return await fn(new RegistryOperations(store));
   } finally {
     await store.close();
   }

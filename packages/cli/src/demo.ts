@@ -12,7 +12,8 @@ import type { Command} from "commander";
 import { InvalidArgumentError } from "commander";
 import pino from "pino";
 import { writeFileAtomic, isZone } from "@boxcert/shared";
-import { startIssuer, RegistryError, type RunningIssuer } from "@boxcert/issuer";
+import { startIssuer, type RunningIssuer } from "@boxcert/issuer";
+import { RegistryError } from "@boxcert/store";
 import { buildBox, type Box } from "@boxcert/box";
 import { runDns, type RunningDns } from "@boxcert/dns";
 import { parseHostPort, type HostPort } from "@boxcert/dns/options";
@@ -57,7 +58,7 @@ async function demoDatabaseUuid(dataDir: string): Promise<string> {
 }
 
 async function ensureCustomer(issuer: RunningIssuer, dbUuid: string): Promise<void> {
-  const registry = issuer.registry;
+  const registry = issuer.operations;
   try {
     await registry.addSubscription({ code: DEMO_SUBSCRIPTION, state: "in_progress", seats: 2 });
   } catch (err) {

@@ -5,12 +5,11 @@ import type { Command} from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import pino, { type Logger } from "pino";
 import { isZone } from "@boxcert/shared";
-import { openStore, isPostgresUrl } from "./store/db.ts";
-import { Registry } from "./registry.ts";
+import { isPostgresUrl, openStore, RegistryOperations, ZoneRecords, type Store } from "@boxcert/store";
+import { issuanceRecords } from "./issuance-records.ts";
 import { EmbeddedCa } from "./embedded-ca.ts";
 import { AcmeSource, type AcmeDirectoryOptions } from "./acme.ts";
 import { parseDnsServer, type DnsServerAddress } from "./acme-dns-check.ts";
-import { ZoneRecords } from "./zone-records.ts";
 import type { CertificateSource } from "./certificate-source.ts";
 import { buildIssuerApp } from "./app.ts";
 import { parseDuration, parseListen, parsePositiveInt } from "./options.ts";
@@ -47,7 +46,9 @@ export interface RunningIssuer {
   /** The embedded CA (with `ca: "acme"` too: it is made anyway, for demos and private boxes). */
   ca: EmbeddedCa;
   source: CertificateSource;
-  registry: Registry;
+  /** The store the issuer opened, and what operators do to it (tests and the demo set up customers with it). */
+  store: Store;
+  operations: RegistryOperations;
   close(): Promise<void>;
 }
 
@@ -97,7 +98,6 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
   const store = await openStore(config.store, { backgroundCheckpoints: true });
   try {
     const ca = await EmbeddedCa.loadOrCreate(keysDir);
-    const registry = new Registry(store);
     const source: CertificateSource =
       config.ca === "acme" && config.acme
         ? await AcmeSource.start({
@@ -111,7 +111,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
           })
         : ca;
     const app = buildIssuerApp({
-      registry,
+      records: issuanceRecords(store),
       source,
       zone: config.zone,
       lifetimeMs: config.lifetimeMs,
@@ -132,7 +132,8 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       port,
       ca,
       source,
-      registry,
+      store,
+      operations: new RegistryOperations(store),
       async close() {
         await app.close();
         await store.close();

@@ -103,7 +103,7 @@ function buildMigrations(dialect: Dialect): Record<string, Migration> {
     },
   },
   "0003_locks": {
-    // Named locks that hold across issuer processes (store/lock.ts): one row per held lock, taken over
+    // Named locks that hold across issuer processes (lock.ts): one row per held lock, taken over
     // once expires_at has passed (a crashed holder).
     async up(db: Kysely<unknown>) {
       await db.schema
