@@ -52,7 +52,7 @@ export interface SignedInput {
 export type CertificateInput = SignedInput & { label: string; csr: string };
 
 /** What a box presents once its signature is checked. */
-export interface BoxCredentials {
+export interface EnrollmentCredentials {
   dbUuid: string;
   enterpriseCode: string;
   identifier: string;
@@ -101,7 +101,7 @@ export type Authorisation = { authorised: true; seat: number; box: EligibilityFa
  * for a certificate request, that the box is enrolled under this label, then that the identity key is the
  * box's. A box not enrolled yet passes with the seat it would take.
  */
-export function authorise(facts: EligibilityFacts, credentials: Pick<BoxCredentials, "enterpriseCode" | "identityKey">, label?: string): Authorisation {
+export function authorise(facts: EligibilityFacts, credentials: Pick<EnrollmentCredentials, "enterpriseCode" | "identityKey">, label?: string): Authorisation {
   const eligibility = decideEligibility(facts, credentials.enterpriseCode);
   if (!eligibility.eligible) return { authorised: false, refusal: refused(eligibility.reason, eligibility.message) };
   const box = facts.box;
@@ -116,7 +116,7 @@ export function authorise(facts: EligibilityFacts, credentials: Pick<BoxCredenti
  */
 export async function enrollBox(
   records: IssuanceRecords,
-  credentials: BoxCredentials,
+  credentials: EnrollmentCredentials,
   now: Date,
 ): Promise<{ refusal: Refused | null; box: ActiveBox | null; created: boolean }> {
   const enrollment = await records.enroll(credentials, now, (facts) => {
