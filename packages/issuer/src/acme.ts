@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import * as acme from "acme-client";
 import axios, { type AxiosAdapter } from "axios";
 import type { Logger } from "pino";
-import { backoffDelay, parseRetryAfter, writeFileAtomic, type BackoffSchedule } from "@boxcert/shared";
+import { backoffDelay, formatHostPort, parseRetryAfter, writeFileAtomic, type BackoffSchedule } from "@boxcert/shared";
 import {
   SourceRefusedError,
   SourceUnavailableError,
@@ -445,7 +445,7 @@ export class AcmeSource implements CertificateSource, ExclusivePerBox, ReplacesP
       if (values.length > 0) {
         const name = `_acme-challenge.${label}.${zone}`;
         await waitForTxtValues(this.options.dnsServers, name, values, DNS_PROPAGATION_TIMEOUT_MS).catch((err: Error) => {
-          throw new SourceUnavailableError(`checking DNS propagation of ${name} (servers ${this.options.dnsServers.map((s) => `${s.host}:${s.port}`).join(", ")}): ${err.message}`, DEFAULT_RETRY_AFTER_SECONDS, { cause: err });
+          throw new SourceUnavailableError(`checking DNS propagation of ${name} (servers ${this.options.dnsServers.map(formatHostPort).join(", ")}): ${err.message}`, DEFAULT_RETRY_AFTER_SECONDS, { cause: err });
         });
       }
       for (const { challenge } of pending) await client.completeChallenge(challenge);

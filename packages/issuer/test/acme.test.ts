@@ -15,7 +15,8 @@ import * as dnsPacket from "dns-packet";
 import pino from "pino";
 import { startIssuer, type RunningIssuer } from "../src/cli.ts";
 import { accountKeyPath, type AcmeSource } from "../src/acme.ts";
-import { parseDnsServer, queryTxtOverTcp, waitForTxtValues } from "../src/acme-dns-check.ts";
+import { queryTxtOverTcp, waitForTxtValues } from "../src/acme-dns-check.ts";
+import { parseDnsServer } from "../src/options.ts";
 import { openStore, ZoneRecords } from "@boxcert/store";
 import { scriptedBox, enroll, makeTlsKey, makeCsr, requestCertificate } from "../../../test/support/box-client.ts";
 
