@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import pino from "pino";
 import { startIssuer, type RunningIssuer } from "@boxcert/issuer";
-import { ZoneRecords } from "@boxcert/issuer/zone-records";
+import { ZoneRecords } from "@boxcert/store";
 import { buildBox, dataPaths, loadOrCreateConfig, updateConfig } from "@boxcert/box";
 import { runDns } from "@boxcert/dns";
 import { ensureDebianPackage, freePort, tempDir } from "../test/support/processes.ts";
@@ -47,9 +47,9 @@ async function untilVerifiedHttps(port: number, servername: string, ca: string[]
 /** One box, new customer, first start: seconds from start() (its first request) to verified HTTPS. */
 async function boxcertRound(issuer: RunningIssuer, pebble: StartedPebble, round: number): Promise<{ seconds: number; label: string }> {
   const code = `BENCH-ACME-${round}-${randomUUID().slice(0, 6)}`;
-  await issuer.registry.addSubscription({ code, state: "in_progress", seats: 1 });
+  await issuer.operations.addSubscription({ code, state: "in_progress", seats: 1 });
   const dbUuid = randomUUID();
-  await issuer.registry.addDatabase({ uuid: dbUuid, subscription: code, kind: "production" });
+  await issuer.operations.addDatabase({ uuid: dbUuid, subscription: code, kind: "production" });
   const dataDir = tempDir("boxcert-bench-acme-box-");
   const paths = dataPaths(dataDir);
   await loadOrCreateConfig(paths, `bench-${round}`);
@@ -157,7 +157,7 @@ export async function benchAcme(): Promise<void> {
       logger,
     });
     dns = await runDns({ zone: ZONE, listen: { host: "127.0.0.1", port: dnsPort }, store, logLevel: "error" }, logger);
-    const { db } = issuer.registry.store;
+    const { db } = issuer.store;
     hook = await startHook(new ZoneRecords(db));
     const hookScript = join(dir, "hook.sh");
     writeFileSync(hookScript, `#!/bin/sh\nexec curl -sf -X POST "http://127.0.0.1:${hook.port}/$1" --data-urlencode "fqdn=$2" --data-urlencode "value=$3"\n`);

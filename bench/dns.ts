@@ -17,7 +17,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import packet from "dns-packet";
 import { newLabel } from "@boxcert/shared";
-import { openStore, Registry } from "@boxcert/issuer";
+import { enrollBox, issuanceRecords } from "@boxcert/issuer";
+import { openStore, RegistryOperations, ZoneRecords } from "@boxcert/store";
 import { ROOT, freePort, tempDir } from "../test/support/processes.ts";
 import { prepareKnot } from "./knot.ts";
 import { median, resultLine } from "./stats.ts";
@@ -155,29 +156,25 @@ interface Workload {
 }
 
 /** The store `boxcert dns` reads (labels, challenge values) and the query file every server is asked. */
-async function prepareWorkload(dir: string, storePath: string): Promise<Workload & { challengesStored: boolean }> {
+async function prepareWorkload(dir: string, storePath: string): Promise<Workload> {
   const store = await openStore(storePath);
   const labels: string[] = [];
   const challenges = new Map<string, string[]>();
-  let challengesStored = false;
   try {
-    const registry = new Registry(store);
+    const registry = new RegistryOperations(store);
+    const records = issuanceRecords(store);
     const dbUuid = "00000000-0000-4000-8000-0000000000d5";
     await registry.addSubscription({ code: "BENCH-DNS", state: "in_progress", seats: LABELS });
     await registry.addDatabase({ uuid: dbUuid, subscription: "BENCH-DNS", kind: "production" });
     for (let i = 0; i < LABELS; i++) {
-      const { box } = await registry.enroll({ dbUuid, enterpriseCode: "BENCH-DNS", identifier: `bench-box-${i}`, identityKey: randomBytes(65).toString("base64") });
+      const { box } = await enrollBox(records, { dbUuid, enterpriseCode: "BENCH-DNS", identifier: `bench-box-${i}`, identityKey: randomBytes(65).toString("base64") }, new Date());
       labels.push(box!.label);
     }
     for (const label of labels.slice(0, CHALLENGED)) {
       challenges.set(label, [randomBytes(32).toString("base64url"), randomBytes(32).toString("base64url")]);
     }
-    // TODO(store engineer): drop this guard once Registry.addChallenge(label, value) exists.
-    const addChallenge = (registry as unknown as { addChallenge?: (label: string, value: string) => Promise<unknown> }).addChallenge;
-    if (typeof addChallenge === "function") {
-      for (const [label, values] of challenges) for (const value of values) await addChallenge.call(registry, label, value);
-      challengesStored = true;
-    }
+    const zoneRecords = new ZoneRecords(store.db);
+    for (const [label, values] of challenges) for (const value of values) await zoneRecords.addChallenge(label, value);
   } finally {
     await store.close();
   }
@@ -199,7 +196,7 @@ async function prepareWorkload(dir: string, storePath: string): Promise<Workload
   }
   const queryFile = join(dir, "queries.txt");
   writeFileSync(queryFile, lines.join("\n") + "\n");
-  return { queryFile, labels, addresses, challenges, challengesStored };
+  return { queryFile, labels, addresses, challenges };
 }
 
 /** Each server answers the three kinds of query as the zone says, before anything is timed. */
@@ -226,9 +223,6 @@ export async function benchDns(): Promise<void> {
   try {
     const storePath = join(dir, "registry.sqlite");
     const workload = await prepareWorkload(dir, storePath);
-    if (!workload.challengesStored) {
-      console.log("note: the store has no challenge values yet (Registry.addChallenge missing): boxcert answers the TXT queries with no data; Knot has them");
-    }
 
     const [dnsPort, knotPort, barePort] = [await freePort(), await freePort(), await freePort()];
     const boxcert = startServer("boxcert dns", dnsPort, [

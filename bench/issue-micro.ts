@@ -10,10 +10,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { openStore } from "../packages/issuer/src/store/db.ts";
-import { Registry } from "../packages/issuer/src/registry.ts";
+import { openStore, RegistryOperations } from "@boxcert/store";
+import { issuanceRecords } from "../packages/issuer/src/issuance-records.ts";
 import { EmbeddedCa } from "../packages/issuer/src/embedded-ca.ts";
-import { Issuance, type SignedInput } from "../packages/issuer/src/issuance.ts";
+import { Issuance, enrollBox, type SignedInput } from "../packages/issuer/src/issuance.ts";
 import { verifyCsr } from "../packages/issuer/src/csr.ts";
 import { credentials, scriptedBox, signBody } from "../test/support/box-client.ts";
 import { fastCsrPem } from "./fast-csr.ts";
@@ -31,10 +31,11 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "boxcert-issue-micro-"));
   const store = await openStore(join(dir, "registry.sqlite"), { backgroundCheckpoints: true });
   try {
-    const registry = new Registry(store);
+    const registry = new RegistryOperations(store);
+    const records = issuanceRecords(store);
     const ca = await EmbeddedCa.loadOrCreate(join(dir, "keys"));
     const issuance = new Issuance({
-      registry,
+      records,
       source: ca,
       zone: ZONE,
       lifetimeMs: 90 * 86_400_000,
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
     const boxes: Array<{ box: ReturnType<typeof scriptedBox>; label: string; names: string[] }> = [];
     for (let i = 0; i < BOXES; i++) {
       const box = scriptedBox(dbUuid, "BENCH");
-      const { box: enrolled } = await registry.enroll({ ...credentials(box), identityKey: box.identitySpki });
+      const { box: enrolled } = await enrollBox(records, { ...credentials(box), identityKey: box.identitySpki }, new Date());
       const label = enrolled!.label;
       boxes.push({ box, label, names: [`*.${label}.${ZONE}`, `${label}.${ZONE}`] });
     }

@@ -11,8 +11,7 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import { ZONE } from "./support/system.ts";
 import { startPebble } from "./support/pebble.ts";
 import { leafPem, servedChain, startAcmeSystem, type AcmeSystem } from "./support/acme-system.ts";
-import { openStore } from "../packages/issuer/src/store/db.ts";
-import { ZoneRecords } from "../packages/issuer/src/zone-records.ts";
+import { openStore, ZoneRecords } from "@boxcert/store";
 
 const stops: Array<() => Promise<void>> = [];
 after(async () => {

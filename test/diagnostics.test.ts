@@ -15,7 +15,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { openStore, Registry } from "@boxcert/issuer";
+import { enrollBox, issuanceRecords } from "@boxcert/issuer";
+import { openStore } from "@boxcert/store";
 import { runDiagnostics, renderDiagnosticsHtml, type DiagnosticsReport } from "@boxcert/box";
 import { ensureDebianPackage, freePort, spawnProcess, startBoxcert, tempDir, waitFor, type Proc } from "./support/processes.ts";
 import { customer, ZONE } from "./support/system.ts";
@@ -66,7 +67,7 @@ before(async () => {
   const opened = await openStore(store);
   try {
     const box = scriptedBox(dbUuid, code);
-    const { box: enrolled } = await new Registry(opened).enroll({ dbUuid, enterpriseCode: code, identifier: box.identifier, identityKey: box.identitySpki });
+    const { box: enrolled } = await enrollBox(issuanceRecords(opened), { dbUuid, enterpriseCode: code, identifier: box.identifier, identityKey: box.identitySpki }, new Date());
     label = enrolled!.label;
   } finally {
     await opened.close();

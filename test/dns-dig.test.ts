@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { openStore, Registry } from "@boxcert/issuer";
-import { ZoneRecords } from "@boxcert/issuer/zone-records";
+import { enrollBox, issuanceRecords } from "@boxcert/issuer";
+import { openStore, ZoneRecords } from "@boxcert/store";
 import { boxcert, freePort, startBoxcert, tempDir, type Proc } from "./support/processes.ts";
 import { admin, customer, ZONE } from "./support/system.ts";
 import { scriptedBox } from "./support/box-client.ts";
@@ -77,15 +77,15 @@ before(async () => {
   // Boxes are enrolled through the registry on the same SQLite file, as the issuer would enroll them.
   const store = await openStore(storePath);
   try {
-    const registry = new Registry(store);
+    const records = issuanceRecords(store);
     for (const key of Object.keys(labels) as Array<keyof typeof labels>) {
       const box = scriptedBox(dbUuid, code);
-      const { box: enrolled } = await registry.enroll({ dbUuid, enterpriseCode: code, identifier: box.identifier, identityKey: box.identitySpki });
+      const { box: enrolled } = await enrollBox(records, { dbUuid, enterpriseCode: code, identifier: box.identifier, identityKey: box.identitySpki }, new Date());
       labels[key] = enrolled!.label;
     }
-    const records = new ZoneRecords(store.db);
-    for (const value of TWO_VALUES) await records.addChallenge(labels.challenged, value);
-    for (const value of MANY_VALUES) await records.addChallenge(labels.crowded, value);
+    const zoneRecords = new ZoneRecords(store.db);
+    for (const value of TWO_VALUES) await zoneRecords.addChallenge(labels.challenged, value);
+    for (const value of MANY_VALUES) await zoneRecords.addChallenge(labels.crowded, value);
   } finally {
     await store.close();
   }

@@ -4,7 +4,7 @@
  */
 import type { Command} from "commander";
 import { InvalidArgumentError } from "commander";
-import { openStore, Registry } from "@boxcert/issuer";
+import { openStore, RegistryOperations } from "@boxcert/store";
 
 type Row = Record<string, unknown>;
 
@@ -30,10 +30,10 @@ interface Common {
   json?: boolean;
 }
 
-async function withRegistry<T>(opts: Common, fn: (registry: Registry) => Promise<T>): Promise<T> {
+async function withOperations<T>(opts: Common, fn: (operations: RegistryOperations) => Promise<T>): Promise<T> {
   const store = await openStore(opts.store);
   try {
-    return await fn(new Registry(store));
+    return await fn(new RegistryOperations(store));
   } finally {
     await store.close();
   }
@@ -64,16 +64,16 @@ export function registerAdminCommands(program: Command): void {
     .option("--state <state>", "draft | in_progress | paused | closed", "draft")
     .option("--seats <n>", "IoT-box seats (0 = no IoT-box line)", seatsArg, 0)
     .action(async (code: string, opts: Common & { state: string; seats: number }) => {
-      output(opts, await withRegistry(opts, (r) => r.addSubscription({ code, state: opts.state, seats: opts.seats })) as unknown as Row, SUB_COLUMNS);
+      output(opts, await withOperations(opts, (r) => r.addSubscription({ code, state: opts.state, seats: opts.seats })) as unknown as Row, SUB_COLUMNS);
     });
   common(subscription.command("set <code>").description("change a subscription's state or seats"))
     .option("--state <state>", "draft | in_progress | paused | closed")
     .option("--seats <n>", "IoT-box seats (0 = no IoT-box line)", seatsArg)
     .action(async (code: string, opts: Common & { state?: string; seats?: number }) => {
-      output(opts, await withRegistry(opts, (r) => r.setSubscription(code, { state: opts.state, seats: opts.seats })) as unknown as Row, SUB_COLUMNS);
+      output(opts, await withOperations(opts, (r) => r.setSubscription(code, { state: opts.state, seats: opts.seats })) as unknown as Row, SUB_COLUMNS);
     });
   common(subscription.command("list").description("list subscriptions")).action(async (opts: Common) => {
-    output(opts, (await withRegistry(opts, (r) => r.listSubscriptions())) as unknown as Row[], SUB_COLUMNS);
+    output(opts, (await withOperations(opts, (r) => r.listSubscriptions())) as unknown as Row[], SUB_COLUMNS);
   });
 
   const database = admin.command("database").description("databases (an ERP instance of a subscription)");
@@ -81,42 +81,42 @@ export function registerAdminCommands(program: Command): void {
     .requiredOption("--subscription <code>", "the subscription it belongs to")
     .option("--kind <kind>", "production | staging | development | duplicate", "production")
     .action(async (uuid: string, opts: Common & { subscription: string; kind: string }) => {
-      output(opts, (await withRegistry(opts, (r) => r.addDatabase({ uuid, subscription: opts.subscription, kind: opts.kind }))) as unknown as Row, DB_COLUMNS);
+      output(opts, (await withOperations(opts, (r) => r.addDatabase({ uuid, subscription: opts.subscription, kind: opts.kind }))) as unknown as Row, DB_COLUMNS);
     });
   common(database.command("set <uuid>").description("change a database's kind or subscription"))
     .option("--kind <kind>", "production | staging | development | duplicate")
     .option("--subscription <code>", "move it to another subscription")
     .action(async (uuid: string, opts: Common & { kind?: string; subscription?: string }) => {
-      output(opts, (await withRegistry(opts, (r) => r.setDatabase(uuid, { kind: opts.kind, subscription: opts.subscription }))) as unknown as Row, DB_COLUMNS);
+      output(opts, (await withOperations(opts, (r) => r.setDatabase(uuid, { kind: opts.kind, subscription: opts.subscription }))) as unknown as Row, DB_COLUMNS);
     });
   common(database.command("list").description("list databases")).action(async (opts: Common) => {
-    output(opts, (await withRegistry(opts, (r) => r.listDatabases())) as unknown as Row[], DB_COLUMNS);
+    output(opts, (await withOperations(opts, (r) => r.listDatabases())) as unknown as Row[], DB_COLUMNS);
   });
 
   const box = admin.command("box").description("boxes (one seat each)");
   common(box.command("list").description("list boxes"))
     .option("--all", "include freed boxes")
     .action(async (opts: Common & { all?: boolean }) => {
-      output(opts, (await withRegistry(opts, (r) => r.listBoxes({ includeFreed: opts.all }))) as unknown as Row[], BOX_COLUMNS);
+      output(opts, (await withOperations(opts, (r) => r.listBoxes({ includeFreed: opts.all }))) as unknown as Row[], BOX_COLUMNS);
     });
   common(box.command("free <label-or-identifier>").description("free a box: release its seat and identity; its name stops resolving"))
     .action(async (key: string, opts: Common) => {
-      output(opts, (await withRegistry(opts, (r) => r.freeBox(key))) as unknown as Row, BOX_COLUMNS);
+      output(opts, (await withOperations(opts, (r) => r.freeBox(key))) as unknown as Row, BOX_COLUMNS);
     });
 
   common(box.command("revoke <label>").description("revoke a box: its certificates are revoked, its name stops resolving, it gets no new certificate"))
     .action(async (label: string, opts: Common) => {
-      output(opts, (await withRegistry(opts, (r) => r.revokeBox(label))) as unknown as Row, BOX_COLUMNS);
+      output(opts, (await withOperations(opts, (r) => r.revokeBox(label))) as unknown as Row, BOX_COLUMNS);
     });
 
   const cert = admin.command("cert").description("issued certificates");
   common(cert.command("list").description("list certificates"))
     .option("--label <label>", "only this box's")
     .action(async (opts: Common & { label?: string }) => {
-      output(opts, (await withRegistry(opts, (r) => r.listCertificates({ label: opts.label }))) as unknown as Row[], CERT_COLUMNS);
+      output(opts, (await withOperations(opts, (r) => r.listCertificates({ label: opts.label }))) as unknown as Row[], CERT_COLUMNS);
     });
   common(cert.command("revoke <serial>").description("revoke a certificate (the box gets a new one at its next check)"))
     .action(async (serial: string, opts: Common) => {
-      output(opts, (await withRegistry(opts, (r) => r.revokeCertificate(serial))) as unknown as Row, CERT_COLUMNS);
+      output(opts, (await withOperations(opts, (r) => r.revokeCertificate(serial))) as unknown as Row, CERT_COLUMNS);
     });
 }

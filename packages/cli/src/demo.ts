@@ -11,11 +11,11 @@ import { randomUUID } from "node:crypto";
 import type { Command} from "commander";
 import { InvalidArgumentError } from "commander";
 import pino from "pino";
-import { writeFileAtomic, isZone } from "@boxcert/shared";
-import { startIssuer, RegistryError, type RunningIssuer } from "@boxcert/issuer";
+import { writeFileAtomic, isZone, parseHostPort, type HostPort } from "@boxcert/shared";
+import { startIssuer, type RunningIssuer } from "@boxcert/issuer";
+import { RegistryError } from "@boxcert/store";
 import { buildBox, dataPaths, loadOrCreateConfig, updateConfig, type Box } from "@boxcert/box";
 import { runDns, type RunningDns } from "@boxcert/dns";
-import { parseHostPort, type HostPort } from "@boxcert/dns/options";
 
 export const DEMO_SUBSCRIPTION = "DEMO-0001";
 const DEMO_ERP = "http://127.0.0.1:8070/";
@@ -42,6 +42,15 @@ function port(value: string): number {
   return n;
 }
 
+/** --dns-listen: an address (dns binds it) and a port. */
+function dnsListen(value: string): HostPort {
+  try {
+    return parseHostPort(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 /** The demo's database UUID, made once and kept with the data so a second start finds the same customer. */
 async function demoDatabaseUuid(dataDir: string): Promise<string> {
   const file = join(dataDir, "demo.json");
@@ -55,7 +64,7 @@ async function demoDatabaseUuid(dataDir: string): Promise<string> {
 }
 
 async function ensureCustomer(issuer: RunningIssuer, dbUuid: string): Promise<void> {
-  const registry = issuer.registry;
+  const registry = issuer.operations;
   try {
     await registry.addSubscription({ code: DEMO_SUBSCRIPTION, state: "in_progress", seats: 2 });
   } catch (err) {
@@ -186,7 +195,7 @@ export function registerDemoCommand(program: Command): void {
     .option("--issuer-port <port>", "issuer port", port, 8700)
     .option("--http-port <port>", "box HTTP port", port, 8069)
     .option("--https-port <port>", "box HTTPS port", port, 8443)
-    .option("--dns-listen <ip:port>", "where boxcert dns listens, UDP and TCP (port 0: a free port)", parseHostPort, parseHostPort("127.0.0.1:0"))
+    .option("--dns-listen <ip:port>", "where boxcert dns listens, UDP and TCP (port 0: a free port)", dnsListen, parseHostPort("127.0.0.1:0"))
     .option("--acme-directory <url>", "get the certificate from this ACME CA (e.g. Pebble) by DNS-01 through the demo's dns; needs --dns-listen with a fixed port, the CA's DNS server")
     .option("--acme-ca-bundle <file>", "CA bundle (PEM) trusted for the ACME directory's HTTPS (Pebble's test CA)")
     .option("--acme-root <file>", "the ACME CA's root (PEM), for the printed curl line (ACME chains do not carry it)")

@@ -1,9 +1,9 @@
 /**
- * The pure core of `boxcert dns` (STYLE.md's sslip.io model): one query's bytes and where they came from in,
+ * The pure core of `boxcert dns`, on the sslip.io model (the name carries the address): one query's bytes and where they came from in,
  * the response bytes (or null: drop) and one log line out. No I/O, no clock, no state but caches derived
  * from the configuration object, which is immutable once built (options.ts).
  *
- * What it answers (DESIGN.md "DNS", issue 3), authoritatively (AA, never RA):
+ * What it answers (docs/dns.md), authoritatively (AA, never RA):
  * - `a-b-c-d.<label>.<zone>` A and `fd00--1.<label>.<zone>` AAAA for active labels and allowed addresses;
  * - `_acme-challenge.<label>.<zone>` TXT, every challenge value of the label;
  * - at the apex: SOA, NS (+ in-zone glue in the additional section), CAA, and A/AAAA of in-zone name servers;

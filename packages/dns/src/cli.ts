@@ -5,18 +5,8 @@ import pino, { type Logger } from "pino";
 import { startDnsServer, startMetricsEndpoint, type RunningDnsServer, type RunningMetricsEndpoint } from "./server.ts";
 import { openDnsZone } from "./zone-loader.ts";
 import { prometheusText, recordAnswer } from "./metrics.ts";
-import {
-  buildDnsConfig,
-  collect,
-  parseAllow,
-  parseDomainName,
-  parseHostPort,
-  parseLogLevel,
-  parseNameServer,
-  parseZone,
-  pinoLevel,
-  type DnsFlags,
-} from "./options.ts";
+import { formatHostPort, LOG_LEVELS, parseLogLevel, pinoLevel } from "@boxcert/shared";
+import { asArgument, buildDnsConfig, collect, parseAddressPort, parseAllow, parseDomainName, parseNameServer, parseZone, type DnsFlags } from "./options.ts";
 
 export interface RunningDns {
   port: number;
@@ -42,15 +32,14 @@ export async function runDns(flags: DnsFlags, logger: Logger): Promise<RunningDn
     await zone.close();
     throw err;
   }
-  const host = flags.listen.host.includes(":") ? `[${flags.listen.host}]` : flags.listen.host;
   logger.info(
     {
-      listen: `${host}:${server.port}`,
+      listen: formatHostPort({ host: flags.listen.host, port: server.port }),
       zone: config.zone,
       nameServers: config.nameServers,
       caa: config.caa,
       allow: config.allow,
-      metrics: metrics ? `${flags.metrics!.host}:${metrics.port}` : null,
+      metrics: metrics ? formatHostPort({ host: flags.metrics!.host, port: metrics.port }) : null,
     },
     "dns listening (UDP and TCP)",
   );
@@ -72,14 +61,14 @@ export function registerDnsCommand(program: Command): void {
     .command("dns")
     .description("run the authoritative DNS server of the zone (UDP and TCP on one port)")
     .requiredOption("--zone <zone>", "the zone this server is authoritative for, e.g. iot.example.net", parseZone)
-    .requiredOption("--listen <ip:port>", "address for UDP and TCP, e.g. 0.0.0.0:53 or 127.0.0.1:5353", parseHostPort)
+    .requiredOption("--listen <ip:port>", "address for UDP and TCP, e.g. 0.0.0.0:53 or 127.0.0.1:5353", asArgument(parseAddressPort))
     .requiredOption("--store <url>", "the issuer's store: SQLite file path, or postgres://...")
     .option("--ns <name=ip>", "a name server of the zone, with its address (repeatable; default: ns1.<zone>=<listen address>)", collect(parseNameServer))
     .option("--caa <domain>", "a CA allowed to issue for the zone (repeatable; default: letsencrypt.org)", collect((v: string) => parseDomainName(v, "CA domain")))
     .option("--allow <ranges>", "comma-separated CIDR ranges encoded addresses must fall in (replaces the private-range default)", parseAllow)
     .option("--hostmaster <name>", "SOA mailbox as a domain name (default: hostmaster.<zone>)", (v: string) => parseDomainName(v, "hostmaster name"))
-    .option("--metrics <ip:port>", "serve GET /metrics (Prometheus text) on this address", parseHostPort)
-    .addOption(new Option("--log-level <level>", "debug, info, warning or error; debug logs one line per query").argParser(parseLogLevel).default("info"))
+    .option("--metrics <ip:port>", "serve GET /metrics (Prometheus text) on this address", asArgument(parseAddressPort))
+    .addOption(new Option("--log-level <level>", `${LOG_LEVELS.join(", ")}; debug logs one line per query`).argParser(asArgument(parseLogLevel)).default("info"))
     .action(async (flags: DnsFlags) => {
       const logger = pino({ level: pinoLevel(flags.logLevel), base: { component: "dns" } });
       const dns = await runDns(flags, logger);

@@ -4,13 +4,8 @@
  */
 import { isIP } from "node:net";
 import { InvalidArgumentError } from "commander";
-import { isZone } from "@boxcert/shared";
+import { isZone, parseHostPort, type HostPort, type LogLevel } from "@boxcert/shared";
 import { DEFAULT_ALLOW, DEFAULT_TTL, type DnsConfig, type NameServer } from "./zone.ts";
-
-export interface HostPort {
-  host: string;
-  port: number;
-}
 
 /** The flags as commander hands them over (after the per-flag parsers below). */
 export interface DnsFlags {
@@ -25,20 +20,15 @@ export interface DnsFlags {
   logLevel: LogLevel;
 }
 
-/** DESIGN.md's level names; pino calls the third one `warn`. */
-export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-export function pinoLevel(level: LogLevel): string {
-  return level === "warning" ? "warn" : level;
-}
-
-export function parseLogLevel(value: string): LogLevel {
-  const level = value === "warn" ? "warning" : value;
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new InvalidArgumentError(`"${value}" is not a log level (${LOG_LEVELS.join(", ")})`);
-  }
-  return level as LogLevel;
+/** A shared parser at commander's edge: its error becomes commander's InvalidArgumentError (one line, exit 1). */
+export function asArgument<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
 }
 
 /** Commander's accumulator for repeatable flags (`--ns a=1 --ns b=2`). */
@@ -58,17 +48,11 @@ export function parseZone(value: string): string {
 }
 
 /**
- * `HOST:PORT` or `[IPv6]:PORT`, where HOST is an IP address: a DNS server binds addresses, and the UDP
- * socket's family (udp4/udp6) must be known before anything is resolved.
+ * `IP:PORT` or `[IPv6]:PORT`, an address and not a name: a DNS server binds addresses, and the UDP socket's
+ * family (udp4/udp6) must be known before anything is resolved.
  */
-export function parseHostPort(value: string): HostPort {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(value.trim());
-  const port = match ? Number(match[3]) : NaN;
-  const host = match ? (match[1] ?? match[2])! : "";
-  if (!match || port > 65535 || isIP(host) === 0) {
-    throw new InvalidArgumentError(`"${value}" is not IP:PORT (examples: 127.0.0.1:5353, [::1]:5353, 0.0.0.0:53)`);
-  }
-  return { host, port };
+export function parseAddressPort(value: string): HostPort {
+  return parseHostPort(value, { ipOnly: true });
 }
 
 /** `--ns NAME=IP`; the address may be left out only for a name server outside the zone (no glue needed). */

@@ -4,8 +4,7 @@
  * within one poll interval; queries never touch the store.
  */
 import type { Logger } from "pino";
-import { openStore } from "@boxcert/issuer";
-import { ZoneRecords } from "@boxcert/issuer/zone-records";
+import { openStore, ZoneRecords } from "@boxcert/store";
 import type { ZoneSource } from "./server.ts";
 import type { ZoneSnapshot } from "./zone.ts";
 

@@ -6,22 +6,13 @@
 import { randomInt } from "node:crypto";
 import { connect } from "node:net";
 import * as dnsPacket from "dns-packet";
+import { formatHostPort, type HostPort } from "@boxcert/shared";
 
-export interface DnsServerAddress {
-  host: string;
-  port: number;
-}
+/** An authoritative server of the zone, as given to --acme-dns-server (options.ts parses it). */
+export type DnsServerAddress = HostPort;
 
 const QUERY_TIMEOUT_MS = 2_000;
 const POLL_EVERY_MS = 100;
-
-/** `HOST:PORT` or `[IPv6]:PORT`, as given to --acme-dns-server. */
-export function parseDnsServer(value: string): DnsServerAddress {
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
-  const port = Number(match?.[3]);
-  if (!match || port < 1 || port > 65535) throw new Error(`"${value}" is not HOST:PORT (example: 127.0.0.1:53, [::1]:53)`);
-  return { host: (match[1] ?? match[2])!, port };
-}
 
 /** The TXT strings one server answers for `name`, asked over TCP. */
 export function queryTxtOverTcp(server: DnsServerAddress, name: string): Promise<string[]> {
@@ -72,11 +63,11 @@ export async function waitForTxtValues(servers: DnsServerAddress[], name: string
         const missing = values.filter((v) => !answered.has(v));
         if (missing.length > 0) {
           still.push(server);
-          last = `${server.host}:${server.port} does not answer ${missing.length} of ${values.length} values yet`;
+          last = `${formatHostPort(server)} does not answer ${missing.length} of ${values.length} values yet`;
         }
       } catch (err) {
         still.push(server);
-        last = `${server.host}:${server.port}: ${(err as Error).message}`;
+        last = `${formatHostPort(server)}: ${(err as Error).message}`;
       }
     }
     waiting = still;

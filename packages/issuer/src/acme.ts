@@ -10,12 +10,21 @@ import { dirname, join } from "node:path";
 import * as acme from "acme-client";
 import axios, { type AxiosAdapter } from "axios";
 import type { Logger } from "pino";
-import { backoffDelay, parseRetryAfter, writeFileAtomic, type BackoffSchedule } from "@boxcert/shared";
-import type { CertificateSource, IssueRequest, IssuedCertificate } from "./certificate-source.ts";
-import type { ZoneRecords } from "./zone-records.ts";
+import { backoffDelay, formatHostPort, parseRetryAfter, writeFileAtomic, type BackoffSchedule } from "@boxcert/shared";
+import {
+  SourceRefusedError,
+  SourceUnavailableError,
+  type CertificateSource,
+  type ExclusivePerBox,
+  type IssueRequest,
+  type IssuedCertificate,
+  type RenewalInfoSource,
+  type RenewalWindow,
+  type ReplacesPrevious,
+} from "./certificate-source.ts";
+import type { ZoneRecords } from "@boxcert/store";
 import { waitForTxtValues, type DnsServerAddress } from "./acme-dns-check.ts";
 import { certificateId, defaultAcmeWindow, leafOf, parseRenewalInfo, RENEWAL_INFO_RETRY_DEFAULT_MS, type RenewalInfo } from "./acme-renewal-info.ts";
-import type { RenewalWindow } from "./certificate-source.ts";
 
 export const ACME_FOLDER = "acme";
 const PROBLEM = "urn:ietf:params:acme:error:";
@@ -38,22 +47,6 @@ export class AcmeTransportError extends Error {
   override name = "AcmeTransportError";
   constructor(readonly url: string, readonly code: string | undefined, message: string) {
     super(`${url}: ${message}`);
-  }
-}
-
-/** The certificate source cannot answer now (CA unreachable, slow, 5xx, rate limited): the box retries later. */
-export class SourceUnavailableError extends Error {
-  override name = "SourceUnavailableError";
-  constructor(message: string, readonly retryAfterSeconds: number, options?: ErrorOptions) {
-    super(message, options);
-  }
-}
-
-/** The CA refused the order for a reason of its own (rejectedIdentifier, caa, unauthorized, ...). */
-export class SourceRefusedError extends Error {
-  override name = "SourceRefusedError";
-  constructor(message: string, readonly problemType: string, options?: ErrorOptions) {
-    super(message, options);
   }
 }
 
@@ -264,10 +257,10 @@ class AcmeDirectory {
   }
 }
 
-export class AcmeSource implements CertificateSource {
+export class AcmeSource implements CertificateSource, ExclusivePerBox, ReplacesPrevious, RenewalInfoSource {
   readonly name: string;
-  readonly serializePerBox = true;
-  readonly wantsPreviousCertificate = true;
+  readonly exclusivePerBox = true;
+  readonly replacesPrevious = true;
   private readonly now: () => Date;
   private readonly random: () => number;
   /** Settles when every directory's CAA identities were published (or could not be read). */
@@ -452,7 +445,7 @@ export class AcmeSource implements CertificateSource {
       if (values.length > 0) {
         const name = `_acme-challenge.${label}.${zone}`;
         await waitForTxtValues(this.options.dnsServers, name, values, DNS_PROPAGATION_TIMEOUT_MS).catch((err: Error) => {
-          throw new SourceUnavailableError(`checking DNS propagation of ${name} (servers ${this.options.dnsServers.map((s) => `${s.host}:${s.port}`).join(", ")}): ${err.message}`, DEFAULT_RETRY_AFTER_SECONDS, { cause: err });
+          throw new SourceUnavailableError(`checking DNS propagation of ${name} (servers ${this.options.dnsServers.map(formatHostPort).join(", ")}): ${err.message}`, DEFAULT_RETRY_AFTER_SECONDS, { cause: err });
         });
       }
       for (const { challenge } of pending) await client.completeChallenge(challenge);

@@ -3,17 +3,19 @@
  * Every answer is JSON; every failure is `{error:{code,message}}` or, for eligibility and identity
  * refusals, `{refusal:{reason,message}}` with 403.
  */
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, errorCodes, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import {
   CERTIFICATE_PATH,
   ENROLL_PATH,
+  ISSUER_ERRORS,
   MAX_BODY_BYTES,
   REFUSALS,
   SIGNATURE_HEADER,
   tlsServerOptions,
   type CertificateRequest,
   type EnrollRequest,
+  type IssuerErrorCode,
 } from "@boxcert/shared";
 import { Issuance, type Outcome, type IssuanceOptions, type SignedInput } from "./issuance.ts";
 
@@ -57,8 +59,23 @@ function send<T>(reply: FastifyReply, outcome: Outcome<T>): FastifyReply {
       return reply.code(REFUSALS[outcome.reason].status).send({ refusal: { reason: outcome.reason, message: outcome.message } });
     case "error":
       if (outcome.retryAfterSeconds !== undefined) reply.header("retry-after", String(outcome.retryAfterSeconds));
-      return reply.code(outcome.status).send({ error: { code: outcome.code, message: outcome.message } });
+      return reply.code(ISSUER_ERRORS[outcome.code].status).send({ error: { code: outcome.code, message: outcome.message } });
   }
+}
+
+/** The body is not JSON: answered as bad_json, not as fastify's generic 400. */
+class BadJsonError extends Error {
+  override name = "BadJsonError";
+  readonly statusCode = ISSUER_ERRORS.bad_json.status;
+}
+
+/** The catalogue's code for a request fastify (or the JSON parser) turned down before a route ran. */
+function requestErrorCode(err: Error & { validation?: unknown }): IssuerErrorCode {
+  if (err.validation) return "bad_request";
+  if (err instanceof BadJsonError) return "bad_json";
+  if (err instanceof errorCodes.FST_ERR_CTP_BODY_TOO_LARGE) return "body_too_large";
+  if (err instanceof errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE) return "unsupported_media_type";
+  return "bad_request";
 }
 
 function signedInput(request: FastifyRequest, body: EnrollRequest): SignedInput {
@@ -92,25 +109,22 @@ export function buildIssuerApp(options: IssuerAppOptions): FastifyInstance {
     try {
       done(null, JSON.parse((body as Buffer).toString("utf8")));
     } catch (err) {
-      const failure = new Error(`the body is not valid JSON: ${(err as Error).message}`) as Error & { statusCode: number; code: string };
-      failure.statusCode = 400;
-      failure.code = "bad_json";
-      done(failure, undefined);
+      done(new BadJsonError(`the body is not valid JSON: ${(err as Error).message}`), undefined);
     }
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+  app.setErrorHandler((err: FastifyError & { validation?: unknown }, request, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) {
       request.log.error({ err, url: request.url }, "issuer request failed");
-      return reply.code(status).send({ error: { code: "internal_error", message: "the issuer failed to handle the request; it was logged" } });
+      return reply.code(status).send({ error: { code: "internal_error" satisfies IssuerErrorCode, message: "the issuer failed to handle the request; it was logged" } });
     }
-    const code = err.validation ? "bad_request" : status === 413 ? "body_too_large" : status === 415 ? "unsupported_media_type" : (err.code ?? "bad_request");
+    const code = requestErrorCode(err);
     const message = err.validation ? `invalid request: ${err.message}` : err.message;
-    return reply.code(status).send({ error: { code: code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? "unsupported_media_type" : code.startsWith("FST_") ? "bad_request" : code, message } });
+    return reply.code(status).send({ error: { code, message } });
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: { code: "not_found", message: `no such endpoint: ${request.method} ${request.url.slice(0, 200)}` } }),
+    reply.code(ISSUER_ERRORS.not_found.status).send({ error: { code: "not_found" satisfies IssuerErrorCode, message: `no such endpoint: ${request.method} ${request.url.slice(0, 200)}` } }),
   );
 
   app.get("/healthz", async () => ({ ok: true }));

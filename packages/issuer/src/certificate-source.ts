@@ -1,6 +1,8 @@
 /**
- * What can issue a certificate for a box: the embedded CA now, ACME later. The issuer does not know which
- * one served a box, and neither does the box (STYLE.md: interfaces named for what they can do).
+ * What can issue a certificate for a box: the embedded CA or an ACME CA. The issuer does not know which one
+ * served a box, and neither does the box. A source is a name and issue(); what only some sources can do is
+ * a small capability interface of its own (ExclusivePerBox, ReplacesPrevious, RenewalInfoSource), detected
+ * with its type guard, so the embedded CA carries no flags it does not need.
  */
 import type { VerifiedCsr } from "./csr.ts";
 
@@ -45,19 +47,58 @@ export interface IssuedCertificate {
 export interface CertificateSource {
   /** Short name stored with each certificate, e.g. "embedded". */
   readonly name: string;
-  /**
-   * Whether one box's requests must be serialized across issuer processes (a store lock around reading the
-   * box's certificates, issuing and storing): an ACME order is slow and counts against the CA's limits,
-   * so a second request waits and gets the first one's certificate. The embedded CA does not need it.
-   */
-  readonly serializePerBox?: boolean;
-  /** Whether issue() wants IssueRequest.previous filled. */
-  readonly wantsPreviousCertificate?: boolean;
+  /** Throws SourceUnavailableError (try again later) or SourceRefusedError (the CA said no). */
   issue(request: IssueRequest): Promise<IssuedCertificate>;
+}
+
+/**
+ * A source whose requests for one box must not overlap, across issuer processes too: the issuer holds a
+ * store lock around reading the box's certificates, issuing and storing. An ACME order is slow and counts
+ * against the CA's limits, so a second request waits and gets the first one's certificate.
+ */
+export interface ExclusivePerBox {
+  readonly exclusivePerBox: true;
+}
+
+export function isExclusivePerBox(source: CertificateSource): source is CertificateSource & ExclusivePerBox {
+  return (source as Partial<ExclusivePerBox>).exclusivePerBox === true;
+}
+
+/** A source that names the certificate a new one replaces (an ACME renewal, RFC 9773): issue() gets IssueRequest.previous. */
+export interface ReplacesPrevious {
+  readonly replacesPrevious: true;
+}
+
+export function replacesPrevious(source: CertificateSource): source is CertificateSource & ReplacesPrevious {
+  return (source as Partial<ReplacesPrevious>).replacesPrevious === true;
+}
+
+/** A source whose CA publishes when it wants its certificates renewed, and may move that window (RFC 9773). */
+export interface RenewalInfoSource {
   /**
-   * The CA's current renewal window for a certificate this source issued, when it is time to ask again
-   * (RFC 9773 polling); null when not due, not known or not offered. Boxes refresh every few hours: a CA
-   * that moves the window earlier (a mass revocation) reaches them then.
+   * The CA's current renewal window for a certificate this source issued, when it is time to ask again;
+   * null when not due, not known or not offered. Boxes refresh every few hours: a CA that moves the window
+   * earlier (a mass revocation) reaches them then.
    */
-  updatedRenewalWindow?(certificate: { chainPem: string; source: string }): Promise<RenewalWindow | null>;
+  updatedRenewalWindow(certificate: { chainPem: string; source: string }): Promise<RenewalWindow | null>;
+}
+
+export function hasRenewalInfo(source: CertificateSource): source is CertificateSource & RenewalInfoSource {
+  return typeof (source as Partial<RenewalInfoSource>).updatedRenewalWindow === "function";
+}
+
+/** The certificate source cannot answer now (CA unreachable, slow, 5xx, rate limited): the box retries later. */
+export class SourceUnavailableError extends Error {
+  override name = "SourceUnavailableError";
+  constructor(message: string, readonly retryAfterSeconds: number, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** The CA refused the order for a reason of its own (rejectedIdentifier, caa, unauthorized, ...). */
+export class SourceRefusedError extends Error {
+  override name = "SourceRefusedError";
+  constructor(message: string, readonly problemType: string, options?: ErrorOptions) {
+    super(message, options);
+  }
 }

@@ -4,16 +4,15 @@ import { dirname, join, resolve } from "node:path";
 import type { Command} from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import pino, { type Logger } from "pino";
-import { isZone } from "@boxcert/shared";
-import { openStore, isPostgresUrl } from "./store/db.ts";
-import { Registry } from "./registry.ts";
+import { formatHostPort, isZone, LOG_LEVELS, parseLogLevel, pinoLevel } from "@boxcert/shared";
+import { isPostgresUrl, openStore, RegistryOperations, ZoneRecords, type Store } from "@boxcert/store";
+import { issuanceRecords } from "./issuance-records.ts";
 import { EmbeddedCa } from "./embedded-ca.ts";
 import { AcmeSource, type AcmeDirectoryOptions } from "./acme.ts";
-import { parseDnsServer, type DnsServerAddress } from "./acme-dns-check.ts";
-import { ZoneRecords } from "./zone-records.ts";
+import type { DnsServerAddress } from "./acme-dns-check.ts";
 import type { CertificateSource } from "./certificate-source.ts";
 import { buildIssuerApp } from "./app.ts";
-import { parseDuration, parseListen, parsePositiveInt } from "./options.ts";
+import { asArgument, parseDnsServer, parseLifetime, parseListen, parsePositiveInt } from "./options.ts";
 
 export const DEFAULT_LIFETIME_MS = 90 * 86_400_000;
 export const DEFAULT_MAX_CERTS_PER_WEEK = 10;
@@ -47,7 +46,9 @@ export interface RunningIssuer {
   /** The embedded CA (with `ca: "acme"` too: it is made anyway, for demos and private boxes). */
   ca: EmbeddedCa;
   source: CertificateSource;
-  registry: Registry;
+  /** The store the issuer opened, and what operators do to it (tests and the demo set up customers with it). */
+  store: Store;
+  operations: RegistryOperations;
   close(): Promise<void>;
 }
 
@@ -97,7 +98,6 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
   const store = await openStore(config.store, { backgroundCheckpoints: true });
   try {
     const ca = await EmbeddedCa.loadOrCreate(keysDir);
-    const registry = new Registry(store);
     const source: CertificateSource =
       config.ca === "acme" && config.acme
         ? await AcmeSource.start({
@@ -111,7 +111,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
           })
         : ca;
     const app = buildIssuerApp({
-      registry,
+      records: issuanceRecords(store),
       source,
       zone: config.zone,
       lifetimeMs: config.lifetimeMs,
@@ -123,8 +123,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.listen.port;
-    const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
-    const url = `${tls ? "https" : "http"}://${host}:${port}`;
+    const url = `${tls ? "https" : "http"}://${formatHostPort({ host: config.listen.host, port })}`;
     config.logger.info({ url, zone: config.zone, store: store.location, keysDir, ca: source.name }, "issuer listening");
     if (!tls) config.logger.warn("the issuer serves plain HTTP (--plain-http): use it only on loopback or for tests");
     return {
@@ -132,7 +131,8 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       port,
       ca,
       source,
-      registry,
+      store,
+      operations: new RegistryOperations(store),
       async close() {
         await app.close();
         await store.close();
@@ -225,15 +225,15 @@ export function registerIssuerCommand(program: Command): void {
     .option("--acme-ca-bundle <file>", "with --ca acme: CA bundle (PEM) trusted for the directories' own HTTPS (test CAs such as Pebble)")
     .option("--acme-contact <mail>", "with --ca acme: contact address of the ACME account")
     .option("--acme-dns-server <host:port>", "with --ca acme: an authoritative server of the zone, asked over TCP before the CA validates (repeatable)", collectDnsServer, [] as DnsServerAddress[])
-    .option("--listen <host:port>", "address to listen on", parseListen, parseListen("127.0.0.1:8700"))
+    .option("--listen <host:port>", "address to listen on", asArgument(parseListen), parseListen("127.0.0.1:8700"))
     .option("--tls-cert <file>", "serve HTTPS with this certificate chain (PEM)")
     .option("--tls-key <file>", "... and this key (PEM)")
     .option("--plain-http", "serve plain HTTP (only for tests and private networks)")
-    .option("--cert-lifetime <duration>", "lifetime of embedded-CA certificates (90d, 12h, 5m)", parseDuration, DEFAULT_LIFETIME_MS)
+    .option("--cert-lifetime <duration>", "lifetime of embedded-CA certificates (90d, 12h, 5m)", asArgument(parseLifetime), DEFAULT_LIFETIME_MS)
     .option("--max-certs-per-week <n>", "certificates one label may get in a rolling week", parsePositiveInt, DEFAULT_MAX_CERTS_PER_WEEK)
-    .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
+    .addOption(new Option("--log-level <level>", `${LOG_LEVELS.join(", ")} (warn is read as warning)`).argParser(asArgument(parseLogLevel)).default("info"))
     .action(async (opts) => {
-      const logger = pino({ level: opts.logLevel, base: { component: "issuer" } });
+      const logger = pino({ level: pinoLevel(opts.logLevel), base: { component: "issuer" } });
       const issuer = await startIssuer({
         store: opts.store,
         keysDir: opts.keysDir,
@@ -259,9 +259,5 @@ export function registerIssuerCommand(program: Command): void {
 }
 
 function collectDnsServer(value: string, previous: DnsServerAddress[]): DnsServerAddress[] {
-  try {
-    return [...previous, parseDnsServer(value)];
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
+  return [...previous, asArgument(parseDnsServer)(value)];
 }

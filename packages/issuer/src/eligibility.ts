@@ -1,19 +1,13 @@
 /**
- * The eligibility decision (DESIGN.md, issuer): a pure function of what the store holds and what the box
- * sent, checked in the contract's order, every refusal reason distinct and saying which kind or state.
+ * The eligibility decision, made here only: a pure function of the facts the store holds and what the box
+ * sent, checked in the contract's order (docs/issuer.md), every refusal reason distinct and saying which
+ * kind or state. The store reads the facts and takes the seat this decides (under the subscription's lock).
  */
 import { timingSafeEqual, createHash } from "node:crypto";
 import { REFUSALS, type RefusalReason } from "@boxcert/shared";
-import type { DatabaseKind, SubscriptionState } from "./store/schema.ts";
+import type { EligibilityFacts } from "@boxcert/store";
 
-export interface EligibilityFacts {
-  database: { id: number; kind: DatabaseKind } | null;
-  subscription: { id: number; code: string; state: SubscriptionState; iotBoxSeats: number } | null;
-  /** The active (not freed) box with this identifier in this database, if enrolled. */
-  box: { id: number; label: string; identityKey: string; seat: number; revoked: boolean } | null;
-  /** Seat numbers held by the subscription's active boxes. */
-  takenSeats: number[];
-}
+export type { EligibilityFacts };
 
 export type Eligibility =
   | { eligible: true; /** the seat the box holds, or the one it would get */ seat: number }

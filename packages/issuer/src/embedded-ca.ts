@@ -4,10 +4,10 @@
  * (leaf-builder.ts); only the two CA certificates go through @peculiar/x509, once.
  */
 import { X509Certificate, createPrivateKey, createPublicKey, randomBytes, webcrypto, KeyObject } from "node:crypto";
-import { mkdir, mkdtemp, open, readFile, readdir, rename, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
-import { writeFileAtomic } from "@boxcert/shared";
+import { fsyncDir, writeFileAtomic } from "@boxcert/shared";
 import type { CertificateSource, IssueRequest, IssuedCertificate } from "./certificate-source.ts";
 import { LeafBuilder, randomSerial } from "./leaf-builder.ts";
 
@@ -134,18 +134,9 @@ async function create(keysDir: string, folder: string, now: Date): Promise<void>
       if (errorCode(err) === "EEXIST" || errorCode(err) === "ENOTEMPTY") return; // another instance won
       throw new EmbeddedCaError(`cannot move the new embedded CA into ${folder}: ${(err as Error).message}`, { cause: err });
     }
-    await fsyncFolder(keysDir);
+    await fsyncDir(keysDir);
   } finally {
     await rm(temporary, { recursive: true, force: true });
-  }
-}
-
-async function fsyncFolder(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -1,5 +1,5 @@
 export { buildIssuerApp, type IssuerAppOptions } from "./app.ts";
 export { startIssuer, registerIssuerCommand, type IssuerConfig, type RunningIssuer } from "./cli.ts";
-export { openStore, type Store } from "./store/db.ts";
-export { Registry, RegistryError } from "./registry.ts";
+export { Issuance, authorise, enrollBox, type Outcome, type IssuanceOptions } from "./issuance.ts";
+export { issuanceRecords, type IssuanceRecords } from "./issuance-records.ts";
 export { EmbeddedCa } from "./embedded-ca.ts";

@@ -1,24 +1,43 @@
 /**
- * The issuance path: enrolling a box and answering its certificate requests. Pure orchestration over the
- * registry, the eligibility decision and a CertificateSource; the HTTP layer (app.ts) only maps outcomes.
+ * The issuance path: enrolling a box and answering its certificate requests, as named steps. A certificate
+ * request is authenticated (signature, freshness), authorised (eligibility, the box, its label and identity),
+ * its CSR checked, then the box's current certificate is reused or the weekly limit applied, the source
+ * issues, and the new certificate is recorded. Orchestration over IssuanceRecords, the eligibility decision
+ * and a CertificateSource; outcomes carry error codes, and the HTTP layer (app.ts) picks the statuses.
  */
 import { randomInt } from "node:crypto";
-import { certificateNames, REFUSALS, REQUEST_MAX_SKEW_MS, type CertificateResponse, type EnrollResponse, type RefusalReason } from "@boxcert/shared";
+import {
+  certificateNames,
+  REFUSALS,
+  REQUEST_MAX_SKEW_MS,
+  sameNames,
+  type CertificateResponse,
+  type EnrollResponse,
+  type IssuerErrorCode,
+  type RefusalReason,
+} from "@boxcert/shared";
+import { LockTimeoutError, type ActiveBox, type EligibilityFacts, type IssuanceState, type StoredCertificate } from "@boxcert/store";
 import type { Logger } from "pino";
-import type { Registry, StoredCertificate } from "./registry.ts";
-import { pickInWindow, type CertificateSource, type IssuedCertificate } from "./certificate-source.ts";
+import type { IssuanceRecords } from "./issuance-records.ts";
+import {
+  hasRenewalInfo,
+  isExclusivePerBox,
+  pickInWindow,
+  replacesPrevious,
+  SourceRefusedError,
+  SourceUnavailableError,
+  type CertificateSource,
+  type IssuedCertificate,
+} from "./certificate-source.ts";
 import { decideEligibility } from "./eligibility.ts";
 import { identityPublicKey, verifyBodySignature } from "./identity.ts";
-import { verifyCsr, CsrError } from "./csr.ts";
-import { SourceRefusedError, SourceUnavailableError } from "./acme.ts";
-import { LockTimeoutError, withStoreLock } from "./store/lock.ts";
+import { verifyCsr, CsrError, type VerifiedCsr } from "./csr.ts";
 
 export type Clock = () => number;
 
-export type Outcome<T> =
-  | { kind: "ok"; body: T }
-  | { kind: "refused"; reason: RefusalReason; message: string }
-  | { kind: "error"; status: number; code: string; message: string; retryAfterSeconds?: number };
+export type Refused = { kind: "refused"; reason: RefusalReason; message: string };
+export type Failed = { kind: "error"; code: IssuerErrorCode; message: string; retryAfterSeconds?: number };
+export type Outcome<T> = { kind: "ok"; body: T } | Refused | Failed;
 
 export interface SignedInput {
   raw: Buffer;
@@ -30,8 +49,18 @@ export interface SignedInput {
   timestamp: string;
 }
 
+export type CertificateInput = SignedInput & { label: string; csr: string };
+
+/** What a box presents once its signature is checked. */
+export interface EnrollmentCredentials {
+  dbUuid: string;
+  enterpriseCode: string;
+  identifier: string;
+  identityKey: string;
+}
+
 export interface IssuanceOptions {
-  registry: Registry;
+  records: IssuanceRecords;
   source: CertificateSource;
   zone: string;
   lifetimeMs: number;
@@ -47,18 +76,55 @@ const WEEK_MS = 7 * 24 * 3600_000;
 /** A box's last_seen_at is moved forward when it is at least this old (admin shows it; minutes are enough). */
 const LAST_SEEN_RESOLUTION_MS = 5 * 60_000;
 /**
- * The store lock `box:<label>` (sources with serializePerBox): a crashed holder blocks the box this long,
- * longer than an ACME order can take (30 s, plus the dns check's 10 s); a waiter gives up after BOX_LOCK_WAIT_MS.
+ * The store lock `box:<label>` (ExclusivePerBox sources): a crashed holder blocks the box this long, longer
+ * than an ACME order can take (30 s, plus the dns check's 10 s); a waiter gives up after BOX_LOCK_WAIT_MS.
  */
 const BOX_LOCK_TTL_MS = 2 * 60_000;
 const BOX_LOCK_WAIT_MS = 60_000;
 
-function refused<T>(reason: RefusalReason, message: string = REFUSALS[reason].message): Outcome<T> {
+function refused(reason: RefusalReason, message: string = REFUSALS[reason].message): Refused {
   return { kind: "refused", reason, message };
 }
 
-function error<T>(status: number, code: string, message: string, retryAfterSeconds?: number): Outcome<T> {
-  return { kind: "error", status, code, message, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) };
+function failed(code: IssuerErrorCode, message: string, retryAfterSeconds?: number): Failed {
+  return { kind: "error", code, message, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) };
+}
+
+/** A step either hands its result to the next one or ends the request with an answer. */
+type Step<T> = { next: T } | { answer: Outcome<CertificateResponse> };
+
+/** What authorise() decided: the box may act (with the seat it holds or would get), or the refusal. */
+export type Authorisation = { authorised: true; seat: number; box: EligibilityFacts["box"] } | { authorised: false; refusal: Refused };
+
+/**
+ * The authorisation step, on the facts of the store: eligibility (decided here, once per request), then,
+ * for a certificate request, that the box is enrolled under this label, then that the identity key is the
+ * box's. A box not enrolled yet passes with the seat it would take.
+ */
+export function authorise(facts: EligibilityFacts, credentials: Pick<EnrollmentCredentials, "enterpriseCode" | "identityKey">, label?: string): Authorisation {
+  const eligibility = decideEligibility(facts, credentials.enterpriseCode);
+  if (!eligibility.eligible) return { authorised: false, refusal: refused(eligibility.reason, eligibility.message) };
+  const box = facts.box;
+  if (label !== undefined && (!box || box.label !== label.toLowerCase())) return { authorised: false, refusal: refused("box_not_enrolled") };
+  if (box && box.identityKey !== credentials.identityKey) return { authorised: false, refusal: refused("identity_mismatch") };
+  return { authorised: true, seat: eligibility.seat, box };
+}
+
+/**
+ * Enrolls an authenticated box: authorises it on the facts read under the subscription's lock, and a box
+ * that is not enrolled yet takes the seat authorise() found free, with a new label.
+ */
+export async function enrollBox(
+  records: IssuanceRecords,
+  credentials: EnrollmentCredentials,
+  now: Date,
+): Promise<{ refusal: Refused | null; box: ActiveBox | null; created: boolean }> {
+  const enrollment = await records.enroll(credentials, now, (facts) => {
+    const authorisation = authorise(facts, credentials);
+    return { seat: authorisation.authorised && !facts.box ? authorisation.seat : null, result: authorisation };
+  });
+  const { result, box, created } = enrollment;
+  return { refusal: result.authorised ? null : result.refusal, box, created };
 }
 
 /** Runs the tasks given under one key one after the other, and tasks under different keys freely. */
@@ -86,130 +152,165 @@ export class Issuance {
     this.random = options.random ?? (() => randomInt(0, 1_000_000) / 1_000_000);
   }
 
-  /** Checks the request's freshness and its signature by the identity key it carries. */
-  private authenticate<T>(input: SignedInput): Outcome<T> | null {
+  async enroll(input: SignedInput): Promise<Outcome<EnrollResponse>> {
+    const unauthenticated = this.authenticate(input);
+    if (unauthenticated) return unauthenticated;
+    const { refusal, box, created } = await enrollBox(this.options.records, input, new Date(this.options.clock()));
+    if (refusal) return refusal;
+    const { label, seat } = box!;
+    if (created) this.options.logger.info({ label, identifier: input.identifier, seat }, "box enrolled");
+    return { kind: "ok", body: { label, zone: this.options.zone, names: certificateNames(label, this.options.zone) } };
+  }
+
+  async certificate(input: CertificateInput): Promise<Outcome<CertificateResponse>> {
+    const unauthenticated = this.authenticate(input);
+    if (unauthenticated) return unauthenticated;
+    // From reading a box's certificates to committing its new one (a group commit, after this turn of the
+    // event loop), the box's other requests wait: one retried in parallel gets the same certificate
+    // (reused), and a box cannot pass its weekly limit by asking many times at once.
+    // Across issuer processes too, for ExclusivePerBox sources (ACME): the store lock is taken before the
+    // state is read, so a second request re-reads the store after the first's insert was committed.
+    return this.oneRequestPerBox.run(`${input.dbUuid.toLowerCase()} ${input.identifier}`, () =>
+      isExclusivePerBox(this.options.source) ? this.underBoxLock(input) : this.issue(input),
+    );
+  }
+
+  /** The authentication step: the request is fresh and signed by the identity key it carries. */
+  private authenticate(input: SignedInput): Failed | null {
     const at = Date.parse(input.timestamp);
     const now = this.options.clock();
-    if (Number.isNaN(at)) return error(400, "bad_request", "timestamp is not an ISO 8601 date");
+    if (Number.isNaN(at)) return failed("bad_request", "timestamp is not an ISO 8601 date");
     if (Math.abs(now - at) > REQUEST_MAX_SKEW_MS) {
-      return error(401, "stale_request", `the request timestamp ${input.timestamp} is more than ${REQUEST_MAX_SKEW_MS / 60000} minutes from the issuer's clock ${new Date(now).toISOString()}; check the box's clock`);
+      return failed("stale_request", `the request timestamp ${input.timestamp} is more than ${REQUEST_MAX_SKEW_MS / 60000} minutes from the issuer's clock ${new Date(now).toISOString()}; check the box's clock`);
     }
     const key = identityPublicKey(input.identityKey);
-    if (!key) return error(400, "bad_identity_key", "identityKey is not an ECDSA P-256 public key (SPKI DER, base64)");
+    if (!key) return failed("bad_identity_key", "identityKey is not an ECDSA P-256 public key (SPKI DER, base64)");
     if (!verifyBodySignature(input.raw, input.signature, key)) {
-      return error(401, "bad_signature", "the boxcert-signature header does not sign this body with identityKey");
+      return failed("bad_signature", "the boxcert-signature header does not sign this body with identityKey");
     }
     return null;
   }
 
-  async enroll(input: SignedInput): Promise<Outcome<EnrollResponse>> {
-    const failed = this.authenticate<EnrollResponse>(input);
-    if (failed) return failed;
-    const now = new Date(this.options.clock());
-    const result = await this.options.registry.enroll(input, now);
-    if (!result.eligibility.eligible) return refused(result.eligibility.reason, result.eligibility.message);
-    const box = result.box!;
-    if (box.identityKey !== input.identityKey) return refused("identity_mismatch");
-    if (result.created) this.options.logger.info({ label: box.label, identifier: input.identifier, seat: box.seat }, "box enrolled");
-    return { kind: "ok", body: { label: box.label, zone: this.options.zone, names: certificateNames(box.label, this.options.zone) } };
-  }
-
-  async certificate(input: SignedInput & { label: string; csr: string }): Promise<Outcome<CertificateResponse>> {
-    const failed = this.authenticate<CertificateResponse>(input);
-    if (failed) return failed;
-    // From reading a box's certificates to committing its new one (a group commit, after this turn of the
-    // event loop), the box's other requests wait: one retried in parallel gets the same certificate
-    // (reused), and a box cannot pass its weekly limit by asking many times at once.
-    // Across issuer processes too, for sources that ask (ACME): the store lock is taken before the state is
-    // read, so a second request re-reads the store after the first's insert was committed.
-    return this.oneRequestPerBox.run(`${input.dbUuid.toLowerCase()} ${input.identifier}`, () =>
-      this.options.source.serializePerBox ? this.issueLocked(input) : this.issue(input),
-    );
-  }
-
-  private async issueLocked(input: SignedInput & { label: string; csr: string }): Promise<Outcome<CertificateResponse>> {
+  private async underBoxLock(input: CertificateInput): Promise<Outcome<CertificateResponse>> {
     const name = `box:${input.label.toLowerCase()}`;
     try {
-      return await withStoreLock(this.options.registry.store.db, name, BOX_LOCK_TTL_MS, () => this.issue(input), { waitMs: BOX_LOCK_WAIT_MS });
+      return await this.options.records.exclusively(name, BOX_LOCK_TTL_MS, () => this.issue(input), { waitMs: BOX_LOCK_WAIT_MS });
     } catch (err) {
       if (err instanceof LockTimeoutError) {
         this.options.logger.warn({ label: input.label, err: err.message }, "box lock still held");
-        return error(503, "ca_unavailable", `another request for ${input.label} is still being served: ${err.message}`, 10);
+        return failed("ca_unavailable", `another request for ${input.label} is still being served: ${err.message}`, 10);
       }
       throw err;
     }
   }
 
-  private async issue(input: SignedInput & { label: string; csr: string }): Promise<Outcome<CertificateResponse>> {
-    const { registry, zone } = this.options;
+  /** The certificate request once authenticated, step by step. */
+  private async issue(input: CertificateInput): Promise<Outcome<CertificateResponse>> {
     const now = new Date(this.options.clock());
-    const nowMs = now.getTime();
-    const state = await registry.issuanceState(input.dbUuid, input.identifier, new Date(nowMs - WEEK_MS));
-    const eligibility = decideEligibility(state.facts, input.enterpriseCode);
-    if (!eligibility.eligible) return refused(eligibility.reason, eligibility.message);
-    const box = state.facts.box;
-    if (!box || box.label !== input.label.toLowerCase()) return refused("box_not_enrolled");
-    if (box.identityKey !== input.identityKey) return refused("identity_mismatch");
+    const state = await this.options.records.issuanceState(input.dbUuid, input.identifier, new Date(now.getTime() - WEEK_MS));
+    const authorisation = authorise(state.facts, input, input.label);
+    if (!authorisation.authorised) return authorisation.refusal;
+    const box = authorisation.box!;
+    const names = certificateNames(box.label, this.options.zone);
+    const csr = this.checkCsr(input.csr, names);
+    if ("answer" in csr) return csr.answer;
+    const reused = await this.reuseOrLimit(state, box.label, csr.next, now);
+    if ("answer" in reused) return reused.answer;
+    const issued = await this.issueFromSource(box.label, names, csr.next, reused.next, now);
+    if ("answer" in issued) return issued.answer;
+    return this.record(box, state, names, csr.next, issued.next, now);
+  }
 
-    let csr;
+  /** The CSR step: a well-formed request with an acceptable key, for exactly the names the box is owed. */
+  private checkCsr(pem: string, names: [string, string]): Step<VerifiedCsr> {
+    let csr: VerifiedCsr;
     try {
-      csr = verifyCsr(input.csr);
+      csr = verifyCsr(pem);
     } catch (err) {
-      if (err instanceof CsrError) return error(400, "bad_csr", `the CSR is not acceptable: ${err.message}`);
+      if (err instanceof CsrError) return { answer: failed("bad_csr", `the CSR is not acceptable: ${err.message}`) };
       throw err;
     }
-    const names = certificateNames(box.label, zone);
-    const csrNames = [...new Set(csr.names)].sort();
-    if (csrNames.length !== 2 || csrNames.join(",") !== [...names].sort().join(",") || (csr.commonName !== null && !names.includes(csr.commonName.toLowerCase()))) {
-      return refused("csr_names_mismatch", `the CSR names ${JSON.stringify(csr.names)} differ from the names this box is owed: ${names.join(", ")}`);
+    const commonNameOwed = csr.commonName === null || names.includes(csr.commonName.toLowerCase());
+    if (!sameNames([...new Set(csr.names)], names) || !commonNameOwed) {
+      return { answer: refused("csr_names_mismatch", `the CSR names ${JSON.stringify(csr.names)} differ from the names this box is owed: ${names.join(", ")}`) };
     }
+    return { next: csr };
+  }
 
+  /**
+   * The reuse-or-limit step: the box's current certificate is handed out again while it is not due for
+   * renewal and the key is the same; otherwise, past the weekly limit, rate_limited. Goes on with the
+   * certificate a new one replaces, for sources that name it.
+   */
+  private async reuseOrLimit(state: IssuanceState, label: string, csr: VerifiedCsr, now: Date): Promise<Step<StoredCertificate | null>> {
+    const { records, source } = this.options;
     const latest = state.latest;
-    const { source } = this.options;
+    const nowMs = now.getTime();
     let previous: StoredCertificate | null = null;
     if (latest && latest.publicKeySha256 === csr.publicKeySha256 && nowMs < Date.parse(latest.renewAfter) && nowMs < Date.parse(latest.notAfter)) {
       // null when it was revoked since the state was read: a new one is issued below.
-      const stored = await registry.storedCertificate(latest.id);
+      const stored = await records.storedCertificate(latest.id);
       if (stored) {
-        const renewAfter = await this.renewalInfoUpdate(stored, box.label, now);
-        if (renewAfter === null) return { kind: "ok", body: this.response(box.label, stored, true) };
-        if (renewAfter.getTime() > nowMs) return { kind: "ok", body: this.response(box.label, { ...stored, renewAfter: renewAfter.toISOString() }, true) };
-        // The CA wants it renewed now: a new certificate below, replacing this one.
+        const renewAfter = await this.renewalInfoUpdate(stored, label, now);
+        if (renewAfter === null) return { answer: { kind: "ok", body: this.response(label, stored, true) } };
+        if (renewAfter.getTime() > nowMs) return { answer: { kind: "ok", body: this.response(label, { ...stored, renewAfter: renewAfter.toISOString() }, true) } };
+        // The CA wants it renewed now: a new certificate, replacing this one.
         previous = stored;
       }
     }
-    if (source.wantsPreviousCertificate && latest && !previous) previous = await registry.storedCertificate(latest.id);
-    if (state.issuedSince >= this.options.maxCertificatesPerWeek) {
-      const retryAt = Date.parse(state.oldestSince ?? now.toISOString()) + WEEK_MS;
-      const retryAfter = Math.max(1, Math.ceil((retryAt - nowMs) / 1000));
-      this.options.logger.warn({ label: box.label, issuedSince: state.issuedSince }, "certificate rate limit reached for label");
-      return error(429, "rate_limited", `label ${box.label} already got ${state.issuedSince} certificates this week (limit ${this.options.maxCertificatesPerWeek})`, retryAfter);
-    }
+    const limited = this.rateLimit(state, label, now);
+    if (limited) return { answer: limited };
+    if (replacesPrevious(source) && latest && !previous) previous = await records.storedCertificate(latest.id);
+    return { next: replacesPrevious(source) ? previous : null };
+  }
 
-    let issued;
+  private rateLimit(state: IssuanceState, label: string, now: Date): Failed | null {
+    const { maxCertificatesPerWeek, logger } = this.options;
+    if (state.issuedSince < maxCertificatesPerWeek) return null;
+    const retryAt = Date.parse(state.oldestSince ?? now.toISOString()) + WEEK_MS;
+    const retryAfter = Math.max(1, Math.ceil((retryAt - now.getTime()) / 1000));
+    logger.warn({ label, issuedSince: state.issuedSince }, "certificate rate limit reached for label");
+    return failed("rate_limited", `label ${label} already got ${state.issuedSince} certificates this week (limit ${maxCertificatesPerWeek})`, retryAfter);
+  }
+
+  /** The issue step: the source makes the certificate; its refusals and outages become answers. */
+  private async issueFromSource(label: string, names: string[], csr: VerifiedCsr, previous: StoredCertificate | null, now: Date): Promise<Step<IssuedCertificate>> {
+    const { source, zone, lifetimeMs, logger } = this.options;
     try {
-      issued = await source.issue({
-        label: box.label,
+      const issued = await source.issue({
+        label,
         zone,
         names,
         csr,
-        lifetimeMs: this.options.lifetimeMs,
+        lifetimeMs,
         now,
-        ...(source.wantsPreviousCertificate && previous ? { previous: { chainPem: previous.chainPem, source: previous.source } } : {}),
+        ...(previous ? { previous: { chainPem: previous.chainPem, source: previous.source } } : {}),
       });
+      return { next: issued };
     } catch (err) {
       // The box keeps any valid certificate and comes back after Retry-After.
       if (err instanceof SourceUnavailableError) {
-        this.options.logger.warn({ label: box.label, err: err.message }, "certificate source unavailable");
-        return error(503, "ca_unavailable", err.message, err.retryAfterSeconds);
+        logger.warn({ label, err: err.message }, "certificate source unavailable");
+        return { answer: failed("ca_unavailable", err.message, err.retryAfterSeconds) };
       }
-      // 502: the request was valid and the box eligible; the upstream CA said no, with its reason.
+      // The request was valid and the box eligible; the upstream CA said no, with its reason.
       if (err instanceof SourceRefusedError) {
-        this.options.logger.warn({ label: box.label, err: err.message, problem: err.problemType }, "certificate source refused");
-        return error(502, "ca_refused", err.message);
+        logger.warn({ label, err: err.message, problem: err.problemType }, "certificate source refused");
+        return { answer: failed("ca_refused", err.message) };
       }
       throw err;
     }
+  }
+
+  /** The record step: the new certificate is committed before the box gets it. */
+  private async record(
+    box: NonNullable<EligibilityFacts["box"]>,
+    state: IssuanceState,
+    names: string[],
+    csr: VerifiedCsr,
+    issued: IssuedCertificate,
+    now: Date,
+  ): Promise<Outcome<CertificateResponse>> {
     const renewAfter = this.renewAfter(issued, now);
     const stored: StoredCertificate = {
       serial: issued.serial,
@@ -219,11 +320,11 @@ export class Issuance {
       notAfter: issued.notAfter.toISOString(),
       renewAfter: renewAfter.toISOString(),
       publicKeySha256: csr.publicKeySha256,
-      source: issued.source ?? source.name,
+      source: issued.source ?? this.options.source.name,
     };
     // last_seen_at is kept to LAST_SEEN_RESOLUTION_MS: a box renewing in a loop costs one write, not two.
-    const touchBox = state.lastSeenAt === null || nowMs - Date.parse(state.lastSeenAt) >= LAST_SEEN_RESOLUTION_MS;
-    await registry.insertCertificate(
+    const touchBox = state.lastSeenAt === null || now.getTime() - Date.parse(state.lastSeenAt) >= LAST_SEEN_RESOLUTION_MS;
+    await this.options.records.insertCertificate(
       {
         boxId: box.id,
         serial: issued.serial,
@@ -254,16 +355,16 @@ export class Issuance {
   }
 
   /**
-   * Asks the source for the certificate's current renewal window (RFC 9773, when due) and moves a stored
-   * renewAfter that now falls after the window into it; null when nothing changed.
+   * Asks a RenewalInfoSource for the certificate's current renewal window (RFC 9773, when due) and moves a
+   * stored renewAfter that now falls after the window into it; null when nothing changed.
    */
   private async renewalInfoUpdate(stored: StoredCertificate, label: string, now: Date): Promise<Date | null> {
-    const { source, registry } = this.options;
-    if (!source.updatedRenewalWindow) return null;
+    const { source, records } = this.options;
+    if (!hasRenewalInfo(source)) return null;
     const window = await source.updatedRenewalWindow({ chainPem: stored.chainPem, source: stored.source });
     if (!window || Date.parse(stored.renewAfter) <= window.end.getTime()) return null;
     const renewAfter = pickInWindow(window, this.random(), now);
-    await registry.setRenewAfter(stored.serial, renewAfter);
+    await records.setRenewAfter(stored.serial, renewAfter);
     this.options.logger.info({ label, serial: stored.serial, renewAfter: renewAfter.toISOString(), window: { start: window.start.toISOString(), end: window.end.toISOString() } }, "the CA moved the renewal window: renewAfter moved");
     return renewAfter;
   }

@@ -1,22 +1,34 @@
-/** Parsing of the issuer's command-line values, validated once at the edge. */
+/**
+ * The issuer's command-line values, validated once at the edge with the shared parsers; their errors
+ * become commander's InvalidArgumentError (one line, exit 1).
+ */
 import { InvalidArgumentError } from "commander";
+import { parseDuration, parseHostPort, type HostPort } from "@boxcert/shared";
 
-/** `90d`, `12h`, `5m`, `30s` → milliseconds. */
-export function parseDuration(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(d|h|m|s|ms)$/.exec(value.trim());
-  if (!match) throw new InvalidArgumentError(`"${value}" is not a duration (examples: 90d, 12h, 5m, 30s)`);
-  const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, ms: 1 }[match[2] as "d" | "h" | "m" | "s" | "ms"];
-  const ms = Math.round(Number(match[1]) * unit);
-  if (ms < 1000) throw new InvalidArgumentError(`"${value}" is shorter than one second`);
-  return ms;
+/** A shared parser at commander's edge. */
+export function asArgument<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
 }
 
-/** `HOST:PORT` or `[IPv6]:PORT`. */
-export function parseListen(value: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim());
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || port > 65535) throw new InvalidArgumentError(`"${value}" is not HOST:PORT (example: 127.0.0.1:8700)`);
-  return { host: (match[1] ?? match[2])!, port };
+/** --listen: a host name or an address, and a port (0 lets the system pick one). */
+export function parseListen(value: string): HostPort {
+  return parseHostPort(value, { ipOnly: false });
+}
+
+/** --acme-dns-server: an authoritative server of the zone, by name or address, on a real port. */
+export function parseDnsServer(value: string): HostPort {
+  return parseHostPort(value, { ipOnly: false, minPort: 1 });
+}
+
+/** --cert-lifetime: at least a second. */
+export function parseLifetime(value: string): number {
+  return parseDuration(value, { min: 1000 });
 }
 
 export function parsePositiveInt(value: string): number {

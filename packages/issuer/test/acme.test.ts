@@ -15,9 +15,9 @@ import * as dnsPacket from "dns-packet";
 import pino from "pino";
 import { startIssuer, type RunningIssuer } from "../src/cli.ts";
 import { accountKeyPath, type AcmeSource } from "../src/acme.ts";
-import { parseDnsServer, queryTxtOverTcp, waitForTxtValues } from "../src/acme-dns-check.ts";
-import { ZoneRecords } from "../src/zone-records.ts";
-import { openStore } from "../src/store/db.ts";
+import { queryTxtOverTcp, waitForTxtValues } from "../src/acme-dns-check.ts";
+import { parseDnsServer } from "../src/options.ts";
+import { openStore, ZoneRecords } from "@boxcert/store";
 import { scriptedBox, enroll, makeTlsKey, makeCsr, requestCertificate } from "../../../test/support/box-client.ts";
 
 const ZONE = "boxcert.test";
@@ -123,9 +123,9 @@ async function acmeIssuer(directoryUrl: string | string[], dir = mkdtempSync(joi
 /** A new eligible box asks for its first certificate. */
 async function ask(issuer: RunningIssuer) {
   const code = `ACME-${randomUUID().slice(0, 8)}`;
-  await issuer.registry.addSubscription({ code, state: "in_progress", seats: 1 });
+  await issuer.operations.addSubscription({ code, state: "in_progress", seats: 1 });
   const uuid = randomUUID();
-  await issuer.registry.addDatabase({ uuid, subscription: code, kind: "production" });
+  await issuer.operations.addDatabase({ uuid, subscription: code, kind: "production" });
   const box = scriptedBox(uuid, code);
   const enrolled = (await enroll(issuer.url, box)).json as unknown as { label: string; names: string[] };
   return requestCertificate(issuer.url, box, enrolled.label, await makeCsr(await makeTlsKey(), enrolled.names));
@@ -193,14 +193,14 @@ test("the account key survives a restart; leftover challenge values are removed 
   const { issuer, dir } = await acmeIssuer(`${acmeBase}/dir`);
   const keyPath = accountKeyPath(join(dir, "keys"), `${acmeBase}/dir`);
   const key = readFileSync(keyPath, "utf8");
-  const records = new ZoneRecords(issuer.registry.db);
+  const records = new ZoneRecords(issuer.store.db);
   await records.addChallenge("oldlabel", "a".repeat(43), new Date(Date.now() - 3600_000));
   await records.addChallenge("newlabel", "b".repeat(43));
   await issuer.close();
   const { issuer: restarted } = await acmeIssuer(`${acmeBase}/dir`, dir);
   try {
     assert.equal(readFileSync(keyPath, "utf8"), key);
-    const left = await new ZoneRecords(restarted.registry.db).listChallenges();
+    const left = await new ZoneRecords(restarted.store.db).listChallenges();
     assert.deepEqual(left.map((c) => c.label), ["newlabel"], "an order in flight elsewhere keeps its value");
   } finally {
     await restarted.close();

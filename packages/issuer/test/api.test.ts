@@ -27,7 +27,7 @@ let dir: string;
 const dbs: Record<string, string> = {};
 
 async function snapshot(): Promise<string> {
-  const db = issuer.registry.db;
+  const db = issuer.store.db;
   const tables = await Promise.all(
     (["subscriptions", "databases", "boxes", "certificates"] as const).map((t) => db.selectFrom(t).selectAll().execute()),
   );
@@ -46,7 +46,7 @@ before(async () => {
     maxCertificatesPerWeek: 4,
     logger: pino({ level: "silent" }),
   });
-  const r = issuer.registry;
+  const r = issuer.operations;
   await r.addSubscription({ code: "OK-1", state: "in_progress", seats: 10 });
   await r.addSubscription({ code: "FULL-1", state: "in_progress", seats: 1 });
   await r.addSubscription({ code: "PAUSED-1", state: "paused", seats: 2 });
@@ -147,7 +147,7 @@ test("identity: another key for an enrolled box is refused until freed", async (
   assert.equal(answer.json.refusal?.reason, "identity_mismatch");
   const csr = await makeCsr(await makeTlsKey(), [`*.${label}.${ZONE}`, `${label}.${ZONE}`]);
   assert.equal((await requestCertificate(issuer.url, impostor, label, csr)).json.refusal?.reason, "identity_mismatch");
-  await issuer.registry.freeBox(label);
+  await issuer.operations.freeBox(label);
   const after = await enrolled(impostor);
   assert.notEqual(after.label, label);
 });
@@ -232,14 +232,14 @@ test("a revoked box is refused until an operator frees it; its certificates are 
   const { label, names } = await enrolled(box);
   const issued = await requestCertificate(issuer.url, box, label, await makeCsr(await makeTlsKey(), names));
   assert.equal(issued.status, 200);
-  await issuer.registry.revokeBox(label);
-  await assert.rejects(issuer.registry.revokeBox(label), /already revoked/);
-  const certs = await issuer.registry.listCertificates({ label });
+  await issuer.operations.revokeBox(label);
+  await assert.rejects(issuer.operations.revokeBox(label), /already revoked/);
+  const certs = await issuer.operations.listCertificates({ label });
   assert.ok(certs.length > 0 && certs.every((c) => c.revokedAt !== null));
   assert.equal((await enroll(issuer.url, box)).json.refusal?.reason, "box_revoked");
   const again = await requestCertificate(issuer.url, box, label, await makeCsr(await makeTlsKey(), names));
   assert.equal(again.status, 403);
   assert.equal(again.json.refusal?.reason, "box_revoked");
-  await issuer.registry.freeBox(label);
+  await issuer.operations.freeBox(label);
   assert.notEqual((await enrolled(box)).label, label);
 });

@@ -156,6 +156,29 @@ export const REFUSALS = {
 } as const;
 export type RefusalReason = keyof typeof REFUSALS;
 
+/**
+ * The issuer's error codes: every `{"error": {"code", "message"}}` answer, with its HTTP status and what it
+ * means. The issuer picks a status only where an outcome becomes HTTP (its app.ts), from here; the box shows
+ * each as ERR_IOT_HTTPS_LOAD_REQUEST_STATUS with the status. docs/errors.md lists them all (a test checks).
+ */
+export const ISSUER_ERRORS = {
+  bad_json: { status: 400, meaning: "the body is not valid JSON" },
+  bad_request: { status: 400, meaning: "wrong or missing fields, or a timestamp that is not an ISO 8601 date" },
+  bad_csr: { status: 400, meaning: "the CSR is garbage, badly signed, or has a weak key (RSA under 2048 bits)" },
+  bad_identity_key: { status: 400, meaning: "identityKey is not an ECDSA P-256 public key (SPKI DER, base64)" },
+  bad_signature: { status: 401, meaning: "the identity signature is missing or does not sign the body" },
+  stale_request: { status: 401, meaning: "the request's timestamp is more than 10 minutes from the issuer's clock" },
+  not_found: { status: 404, meaning: "no such endpoint (wrong issuer URL)" },
+  body_too_large: { status: 413, meaning: "the body is over 64 KiB" },
+  unsupported_media_type: { status: 415, meaning: "the body is not application/json" },
+  rate_limited: { status: 429, meaning: "the label already got its certificates for the week; Retry-After says when" },
+  internal_error: { status: 500, meaning: "a bug; the issuer logged it" },
+  ca_refused: { status: 502, meaning: "the public CA refused the order; the message carries the CA's reason" },
+  ca_unavailable: { status: 503, meaning: "the certificate source is unreachable, slow or busy; Retry-After says when to try again" },
+} as const satisfies Record<string, { status: number; meaning: string }>;
+export type IssuerErrorCode = keyof typeof ISSUER_ERRORS;
+export const ISSUER_ERROR_CODES = Object.keys(ISSUER_ERRORS) as IssuerErrorCode[];
+
 /** The refusal messages in Italian (the issuer answers in English; the box translates by reason). */
 export const REFUSALS_IT: Record<RefusalReason, string> = {
   unknown_database: "l'UUID del database non è noto all'emittente",

@@ -40,11 +40,11 @@ export function parseHostPort(value: string, rules: HostPortRules = {}): HostPor
     throw new HostPortError(`"${value}" is not ${what} (examples: ${example})`);
   }
   if (portText === undefined) {
-    if (rules.defaultPort === undefined) throw new HostPortError(`"${value}" needs a port: ${what} (examples: ${example})`);
+    if (rules.defaultPort === undefined) throw new HostPortError(`"${value}" is not ${what}: it needs a port (examples: ${example})`);
     return { host: host.toLowerCase(), port: rules.defaultPort };
   }
   const port = Number(portText);
-  if (port < minPort || port > 65535) throw new HostPortError(`"${value}": the port must be from ${minPort} to 65535`);
+  if (port < minPort || port > 65535) throw new HostPortError(`"${value}" is not ${what}: the port must be from ${minPort} to 65535`);
   return { host: host.toLowerCase(), port };
 }
 

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { BOX_ERROR_CODES, BOX_ERRORS, REFUSAL_REASONS, formatErrorCode } from "../src/errors.ts";
+import { BOX_ERROR_CODES, BOX_ERRORS, ISSUER_ERROR_CODES, ISSUER_ERRORS, REFUSAL_REASONS, formatErrorCode } from "../src/errors.ts";
 
 const docs = readFileSync(new URL("../../../docs/errors.md", import.meta.url), "utf8");
 /**
@@ -21,6 +21,15 @@ const ORIGINAL_PAGE_CODES = [
 test("the docs list every box error code and every refusal reason", () => {
   for (const code of BOX_ERROR_CODES) assert.ok(docs.includes("`" + code), `docs/errors.md misses ${code}`);
   for (const reason of REFUSAL_REASONS) assert.ok(docs.includes("`" + reason + "`"), `docs/errors.md misses ${reason}`);
+});
+
+test("the docs list every issuer error code with its status, one row each", () => {
+  assert.ok(ISSUER_ERROR_CODES.length >= 13, "the catalogue has the issuer's codes");
+  for (const code of ISSUER_ERROR_CODES) {
+    const { status, meaning } = ISSUER_ERRORS[code];
+    assert.ok(meaning.length > 10, code);
+    assert.ok(docs.includes(`| ${status} | \`${code}\` |`), `docs/errors.md misses the row "| ${status} | \`${code}\` |"`);
+  }
 });
 
 test("every box error code has a meaning and remedies", () => {

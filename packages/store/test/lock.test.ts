@@ -8,8 +8,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
-import { openStore, type Store } from "../src/store/db.ts";
-import { LockTimeoutError, withStoreLock } from "../src/store/lock.ts";
+import { openStore, type Store } from "../src/db.ts";
+import { LockTimeoutError, withStoreLock } from "../src/lock.ts";
 import { startPostgres } from "../../../test/support/postgres.ts";
 
 async function twoConnections(): Promise<[Store, Store]> {

@@ -10,10 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
-import { openStore, type Store } from "../src/store/db.ts";
-import { PreparedQuery } from "../src/store/prepared.ts";
-import { GroupCommit } from "../src/store/group-commit.ts";
-import { Registry, type NewCertificate } from "../src/registry.ts";
+import { openStore, type Store } from "../src/db.ts";
+import { PreparedQuery } from "../src/prepared.ts";
+import { GroupCommit } from "../src/group-commit.ts";
+import { RegistryOperations } from "../src/operations.ts";
+import { IssuanceQueries, type NewCertificate } from "../src/issuance-queries.ts";
 import { startPostgres } from "../../../test/support/postgres.ts";
 import { ZoneRecords } from "../src/zone-records.ts";
 
@@ -90,15 +91,17 @@ test("the certificate path's statements run on PostgreSQL too", async () => {
   const server = process.env.BOXCERT_TEST_POSTGRES_URL ? null : await startPostgres();
   const store: Store = await openStore(process.env.BOXCERT_TEST_POSTGRES_URL ?? server!.url);
   try {
-    const registry = new Registry(store);
+    const registry = new RegistryOperations(store);
+    const queries = new IssuanceQueries(store);
     const code = `PG-${randomUUID()}`;
     await registry.addSubscription({ code, state: "in_progress", seats: 2 });
     const uuid = randomUUID();
     await registry.addDatabase({ uuid, subscription: code, kind: "production" });
     const enrolledAt = new Date("2026-01-01T00:00:00Z");
-    const { box } = await registry.enroll({ dbUuid: uuid, enterpriseCode: code, identifier: "b", identityKey: "K" }, enrolledAt);
-    const notEnrolled = await registry.issuanceState(uuid, "other", new Date(0));
-    assert.deepEqual(notEnrolled.facts, await registry.eligibilityFacts(uuid, "other"));
+    // The seat decision is the issuer's; here the first seat, taken under the subscription's row lock.
+    const { box } = await queries.enroll({ dbUuid: uuid, identifier: "b", identityKey: "K" }, enrolledAt, (facts) => ({ seat: facts.box ? null : 1, result: null }));
+    const notEnrolled = await queries.issuanceState(uuid, "other", new Date(0));
+    assert.deepEqual(notEnrolled.facts, await queries.eligibilityFacts(uuid, "other"));
     assert.deepEqual(notEnrolled.facts.takenSeats, [1]);
     const certificate = (serial: string, day: number): NewCertificate => ({
       boxId: box!.id,
@@ -114,23 +117,23 @@ test("the certificate path's statements run on PostgreSQL too", async () => {
     });
     const serial = () => randomUUID().replaceAll("-", "");
     const [a, b, c] = [serial(), serial(), serial()];
-    await Promise.all([registry.insertCertificate(certificate(a, 2)), registry.insertCertificate(certificate(b, 3), { touchBox: true })]);
-    await assert.rejects(registry.insertCertificate(certificate(a, 4)), /duplicate key|unique/i);
-    await registry.insertCertificate(certificate(c, 5));
-    const state = await registry.issuanceState(uuid.toUpperCase(), "b", new Date(Date.UTC(2026, 0, 3)));
-    assert.deepEqual(state.facts, await registry.eligibilityFacts(uuid, "b"));
+    await Promise.all([queries.insertCertificate(certificate(a, 2)), queries.insertCertificate(certificate(b, 3), { touchBox: true })]);
+    await assert.rejects(queries.insertCertificate(certificate(a, 4)), /duplicate key|unique/i);
+    await queries.insertCertificate(certificate(c, 5));
+    const state = await queries.issuanceState(uuid.toUpperCase(), "b", new Date(Date.UTC(2026, 0, 3)));
+    assert.deepEqual(state.facts, await queries.eligibilityFacts(uuid, "b"));
     assert.equal(state.issuedSince, 2);
     assert.equal(state.oldestSince, "2026-01-03T00:00:00.000Z");
     assert.equal(state.lastSeenAt, "2026-01-03T00:00:00.000Z");
     assert.equal(state.latest!.publicKeySha256, `pk-${c}`);
-    assert.equal((await registry.storedCertificate(state.latest!.id))!.serial, c);
+    assert.equal((await queries.storedCertificate(state.latest!.id))!.serial, c);
     await registry.revokeCertificate(c);
-    assert.equal(await registry.storedCertificate(state.latest!.id), null);
-    assert.equal((await registry.issuanceState(uuid, "b", new Date(0))).latest!.publicKeySha256, `pk-${b}`);
+    assert.equal(await queries.storedCertificate(state.latest!.id), null);
+    assert.equal((await queries.issuanceState(uuid, "b", new Date(0))).latest!.publicKeySha256, `pk-${b}`);
     // The zone version triggers (plpgsql) move on box changes that dns answers from, and only those.
     const records = new ZoneRecords(store.db);
     const before = await records.version();
-    await registry.insertCertificate({ boxId: box!.id, serial: "ff01", names: ["a", "b"], publicKeySha256: "x", chainPem: "P", source: "embedded", notBefore: enrolledAt, notAfter: enrolledAt, renewAfter: enrolledAt, now: enrolledAt }, { touchBox: true });
+    await queries.insertCertificate({ boxId: box!.id, serial: "ff01", names: ["a", "b"], publicKeySha256: "x", chainPem: "P", source: "embedded", notBefore: enrolledAt, notAfter: enrolledAt, renewAfter: enrolledAt, now: enrolledAt }, { touchBox: true });
     assert.equal(await records.version(), before, "last_seen_at does not move the zone");
     await records.addChallenge(box!.label, "value-1");
     await registry.revokeBox(box!.label);

@@ -1,10 +1,10 @@
 /**
  * What the dns component answers from, in the store: challenge TXT values (written by the ACME path,
- * read by dns), box revocation, and the zone version the triggers move (store/migrations.ts 0002).
+ * read by dns), box revocation, and the zone version the triggers move (migrations.ts 0002).
  */
 import type { Kysely } from "kysely";
-import type { Database } from "./store/schema.ts";
-import { RegistryError } from "./registry.ts";
+import type { Database } from "./schema.ts";
+import { RegistryError } from "./registry-error.ts";
 
 export interface ZoneRecordsSnapshot {
   version: number;

@@ -71,7 +71,7 @@ export interface CertificatesTable {
   revoked_at: string | null;
 }
 
-/** A named lock held across processes (store/lock.ts); expires_at is ISO 8601, after which others take it. */
+/** A named lock held across processes (lock.ts); expires_at is ISO 8601, after which others take it. */
 export interface LocksTable {
   name: string;
   owner: string;

@@ -1,5 +1,5 @@
 /**
- * Opens the registry store: a SQLite file path by default, or a `postgres://` URL, behind one kysely query
+ * Opens the store by URL: a SQLite file path by default, or a `postgres://` URL, behind one kysely query
  * layer; runs the versioned migrations at start.
  */
 import { mkdirSync } from "node:fs";
