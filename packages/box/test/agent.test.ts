@@ -54,7 +54,7 @@ function servedSerial(port: number, ca: string, servername: string): Promise<str
   });
 }
 
-test("a connected box enrols, gets a certificate and serves it on its HTTPS name", async (t) => {
+test("a connected box enrolls, gets a certificate and serves it on its HTTPS name", async (t) => {
   const { box, ports, issuer } = await withBox(t);
   const status = await box.checkNow();
   assert.equal(status.certificate.status, "ok");
@@ -185,13 +185,13 @@ test("a failed renewal keeps the valid certificate served, shown as renewing wit
   assert.notEqual(await servedSerial(ports.httpsPort, issuer.ca.pem, host), firstSerial, "the new certificate is not served");
 });
 
-test("box_not_enrolled: the box forgets its label and enrols again, once", async (t) => {
+test("box_not_enrolled: the box forgets its label and enrolls again, once", async (t) => {
   const issuer = await startTestIssuer();
   issuer.renewFraction = 0;
   const { box, paths } = await withBox(t, { issuer });
   const first = await box.checkNow();
   const firstLabel = (await readConfig(paths))?.label;
-  issuer.forgetEnrolments();
+  issuer.forgetEnrollments();
   const second = await box.checkNow();
   assert.equal(second.certificate.status, "ok", second.certificate.detail ?? "");
   assert.deepEqual(

@@ -10,11 +10,11 @@ import { join, resolve } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Command} from "commander";
 import { InvalidArgumentError } from "commander";
-import pino from "pino";
-import { writeFileAtomic, isZone, parseHostPort, type HostPort } from "@boxcert/shared";
+import pino, { type Logger } from "pino";
+import { writeFileAtomic, isZone, parseHostPort, formatHostPort, type HostPort } from "@boxcert/shared";
 import { startIssuer, type RunningIssuer } from "@boxcert/issuer";
 import { RegistryError } from "@boxcert/store";
-import { buildBox, dataPaths, loadOrCreateConfig, updateConfig, type Box } from "@boxcert/box";
+import { buildBox, dataPaths, loadOrCreateConfig, updateConfig, type Box, type BoxStatus } from "@boxcert/box";
 import { runDns, type RunningDns } from "@boxcert/dns";
 
 export const DEMO_SUBSCRIPTION = "DEMO-0001";
@@ -77,24 +77,25 @@ async function ensureCustomer(issuer: RunningIssuer, dbUuid: string): Promise<vo
   }
 }
 
-export async function runDemo(options: DemoOptions): Promise<{ stop(): Promise<void>; lines: string[] }> {
-  const dataDir = resolve(options.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const logger = pino({ level: "info", base: { component: "issuer" } }, pino.destination({ dest: join(dataDir, "issuer.log"), mkdir: true, sync: false }));
+/** Flags that are wrong together, and an --acme-root that cannot be read: said before anything starts. */
+function checkAcmeOptions(options: DemoOptions): string | null {
   if (options.acmeDirectory && options.dnsListen.port === 0) {
     throw new Error("--acme-directory needs --dns-listen HOST:PORT with a fixed port: the CA validates DNS-01 there (for Pebble, the address of its -dnsserver)");
   }
   if (options.acmeRoot && !options.acmeDirectory) throw new Error("--acme-root goes with --acme-directory");
-  const acmeRoot = options.acmeRoot ? resolve(options.acmeRoot) : null;
-  if (acmeRoot) {
-    try {
-      readFileSync(acmeRoot, "utf8");
-    } catch (err) {
-      throw new Error(`reading --acme-root: ${(err as Error).message}`, { cause: err });
-    }
+  if (!options.acmeRoot) return null;
+  const acmeRoot = resolve(options.acmeRoot);
+  try {
+    readFileSync(acmeRoot, "utf8");
+  } catch (err) {
+    throw new Error(`reading --acme-root: ${(err as Error).message}`, { cause: err });
   }
-  const issuer = await startIssuer({
-    store: join(dataDir, "issuer", "registry.sqlite"),
+  return acmeRoot;
+}
+
+function startDemoIssuer(options: DemoOptions, storePath: string, logger: Logger): Promise<RunningIssuer> {
+  return startIssuer({
+    store: storePath,
     zone: options.zone,
     ca: options.acmeDirectory ? "acme" : "embedded",
     ...(options.acmeDirectory
@@ -112,61 +113,83 @@ export async function runDemo(options: DemoOptions): Promise<{ stop(): Promise<v
     maxCertificatesPerWeek: 10,
     logger,
   });
+}
+
+/** The demo box, connected to the demo's database, asking the demo's issuer, diagnosing with the demo's dns. */
+async function buildDemoBox(options: DemoOptions, dataDir: string, issuer: RunningIssuer, dnsAddress: string): Promise<Box> {
+  const dbUuid = await demoDatabaseUuid(dataDir);
+  await ensureCustomer(issuer, dbUuid);
+  const boxDir = join(dataDir, "box");
+  const paths = dataPaths(boxDir);
+  await loadOrCreateConfig(paths, "demo-box");
+  await updateConfig(paths, { server: DEMO_ERP, dbUuid, enterpriseCode: DEMO_SUBSCRIPTION });
+  return buildBox({
+    dataDir: boxDir,
+    issuerUrl: issuer.url,
+    httpPort: options.httpPort,
+    httpsPort: options.httpsPort,
+    host: "127.0.0.1",
+    ip: "127.0.0.1",
+    logToStdout: false,
+    // The demo's zone exists only at its own dns: the diagnostics ask it as both the "LAN" resolver and the
+    // zone's server (the system resolver has never heard of boxcert.test).
+    lanResolvers: [dnsAddress],
+    zoneDns: [dnsAddress],
+  });
+}
+
+/** Checks until the box serves a valid certificate; an error state or 60 s without one stops the demo. */
+async function untilServing(box: Box): Promise<BoxStatus & { httpsUrl: string }> {
+  let status = box.status();
+  const deadline = Date.now() + 60_000;
+  while (!status.httpsUrl || status.certificate.status !== "ok") {
+    if (Date.now() > deadline) {
+      throw new Error(`the demo box has no certificate after 60 s: ${status.certificate.errorCode ?? status.certificate.status} ${status.certificate.detail ?? ""}`);
+    }
+    status = await box.checkNow();
+    if (status.certificate.status === "error") {
+      throw new Error(`the demo box could not get its certificate: ${status.certificate.errorCode} ${status.certificate.detail ?? ""}`);
+    }
+  }
+  return status as BoxStatus & { httpsUrl: string };
+}
+
+/** The lines the demo prints once the box serves HTTPS (tests and users copy them). */
+function demoLines(options: DemoOptions, httpsUrl: string, ports: { httpPort: number; httpsPort: number }, root: string | null, dnsPort: number): string[] {
+  const host = new URL(httpsUrl).hostname;
+  return [
+    `homepage: http://127.0.0.1:${ports.httpPort}/`,
+    `https: ${httpsUrl}`,
+    ...(options.acmeDirectory ? [`ca: ${options.acmeDirectory} (ACME, DNS-01 through ${options.dnsListen.host}:${dnsPort})`] : []),
+    root
+      ? `root: ${root}`
+      : "root: not given: ACME chains do not carry the CA's root; pass --acme-root FILE (for Pebble: curl --cacert <its TLS CA> https://<host>:<management port>/roots/0 > root.pem)",
+    root
+      ? `curl: curl --cacert ${root} --resolve ${host}:${ports.httpsPort}:127.0.0.1 ${httpsUrl}`
+      : `curl: curl --resolve ${host}:${ports.httpsPort}:127.0.0.1 ${httpsUrl} (add --cacert with the CA's root: see root above)`,
+    `dig: dig @${options.dnsListen.host} -p ${dnsPort} +norec ${host} A`,
+  ];
+}
+
+export async function runDemo(options: DemoOptions): Promise<{ stop(): Promise<void>; lines: string[] }> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const logger = pino({ level: "info", base: { component: "issuer" } }, pino.destination({ dest: join(dataDir, "issuer.log"), mkdir: true, sync: false }));
+  const acmeRoot = checkAcmeOptions(options);
+  const storePath = join(dataDir, "issuer", "registry.sqlite");
+  const issuer = await startDemoIssuer(options, storePath, logger);
   let box: Box | null = null;
   let dns: RunningDns | null = null;
   try {
-    dns = await runDns(
-      { zone: options.zone, listen: options.dnsListen, store: join(dataDir, "issuer", "registry.sqlite"), logLevel: "info" },
-      logger.child({ component: "dns" }),
-    );
-    const dbUuid = await demoDatabaseUuid(dataDir);
-    await ensureCustomer(issuer, dbUuid);
-    const boxDir = join(dataDir, "box");
-    const paths = dataPaths(boxDir);
-    await loadOrCreateConfig(paths, "demo-box");
-    await updateConfig(paths, { server: DEMO_ERP, dbUuid, enterpriseCode: DEMO_SUBSCRIPTION });
-    box = buildBox({
-      dataDir: boxDir,
-      issuerUrl: issuer.url,
-      httpPort: options.httpPort,
-      httpsPort: options.httpsPort,
-      host: "127.0.0.1",
-      ip: "127.0.0.1",
-      logToStdout: false,
-      // The demo's zone exists only at its own dns: the diagnostics ask it as both the "LAN" resolver and the
-      // zone's server (the system resolver has never heard of boxcert.test).
-      lanResolvers: [`${options.dnsListen.host}:${dns.port}`],
-      zoneDns: [`${options.dnsListen.host}:${dns.port}`],
-    });
+    dns = await runDns({ zone: options.zone, listen: options.dnsListen, store: storePath, logLevel: "info" }, logger.child({ component: "dns" }));
+    box = await buildDemoBox(options, dataDir, issuer, formatHostPort({ host: options.dnsListen.host, port: dns.port }));
     const ports = await box.start();
-    let status = box.status();
-    const deadline = Date.now() + 60_000;
-    while (!status.httpsUrl || status.certificate.status !== "ok") {
-      if (Date.now() > deadline) {
-        throw new Error(`the demo box has no certificate after 60 s: ${status.certificate.errorCode ?? status.certificate.status} ${status.certificate.detail ?? ""}`);
-      }
-      status = await box.checkNow();
-      if (status.certificate.status === "error") {
-        throw new Error(`the demo box could not get its certificate: ${status.certificate.errorCode} ${status.certificate.detail ?? ""}`);
-      }
-    }
-    const https = new URL(status.httpsUrl);
+    const status = await untilServing(box);
     // The box's label may be newer than the dns snapshot's last poll: the printed dig line must work at once.
     await dns.refresh();
     // ACME chains do not carry the root: the curl line needs it from the user (--acme-root).
     const root = options.acmeDirectory ? acmeRoot : join(issuer.ca.folder, "root.pem");
-    const lines = [
-      `homepage: http://127.0.0.1:${ports.httpPort}/`,
-      `https: ${status.httpsUrl}`,
-      ...(options.acmeDirectory ? [`ca: ${options.acmeDirectory} (ACME, DNS-01 through ${options.dnsListen.host}:${dns.port})`] : []),
-      root
-        ? `root: ${root}`
-        : "root: not given: ACME chains do not carry the CA's root; pass --acme-root FILE (for Pebble: curl --cacert <its TLS CA> https://<host>:<management port>/roots/0 > root.pem)",
-      root
-        ? `curl: curl --cacert ${root} --resolve ${https.hostname}:${ports.httpsPort}:127.0.0.1 ${status.httpsUrl}`
-        : `curl: curl --resolve ${https.hostname}:${ports.httpsPort}:127.0.0.1 ${status.httpsUrl} (add --cacert with the CA's root: see root above)`,
-      `dig: dig @${options.dnsListen.host} -p ${dns.port} +norec ${https.hostname} A`,
-    ];
+    const lines = demoLines(options, status.httpsUrl, ports, root, dns.port);
     const running = box;
     const runningDns = dns;
     return {

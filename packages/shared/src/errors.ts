@@ -1,7 +1,8 @@
 /**
- * The error catalogue: the six box error codes of the contract (DESIGN.md, seed page) and the issuer's
- * refusal reasons. The homepage, the status API, the docs and the translations all read from here; a test
- * fails when one of them misses a code.
+ * The error catalogue: the six box error codes of the contract (the original product page's, listed in
+ * docs/errors.md), the issuer's refusal reasons and the issuer's error codes with their HTTP statuses. The
+ * homepage, the status API, the docs and the translations all read from here; a test fails when one of them
+ * misses a code.
  */
 
 /** The box's error codes, in the order the check and the load reach them. */
@@ -78,7 +79,7 @@ export const BOX_ERRORS: Record<BoxErrorCode, BoxErrorInfo> = {
   },
 };
 
-/** Italian, faithful to the original page (seed/). */
+/** Italian, faithful to the original product page (its meanings and remedies, in its words). */
 export const BOX_ERRORS_IT: Record<BoxErrorCode, BoxErrorInfo> = {
   ERR_IOT_HTTPS_CHECK_NO_SERVER: {
     meaning: "Configurazione del server mancante: il sistema IoT non è collegato a un database.",

@@ -1,6 +1,6 @@
 /**
  * A small issuer speaking wire.ts on a real loopback socket, for the box's own tests (the real issuer's
- * end-to-end tests live elsewhere). It verifies the box's signatures, enrols, issues from a throwaway CA,
+ * end-to-end tests live elsewhere). It verifies the box's signatures, enrolls, issues from a throwaway CA,
  * and answers a repeat request for the same key with the same certificate (until revoked), like the real one.
  */
 import http from "node:http";
@@ -35,7 +35,7 @@ export interface TestIssuer {
   renewFraction: number;
   lifetimeMs: number;
   /** Forget every enrollment (as if an operator freed the seats). */
-  forgetEnrolments(): void;
+  forgetEnrollments(): void;
   /** Revoke every certificate issued so far: a repeat request for the same key gets a new one. */
   revokeAll(): void;
   /** Change the renewAfter the issuer answers for certificates already issued. */
@@ -59,7 +59,7 @@ export async function startTestIssuer(options: { zone?: string; tls?: { key: str
     override: null,
     renewFraction: 2 / 3,
     lifetimeMs: 90 * 86400_000,
-    forgetEnrolments: () => enrolled.clear(),
+    forgetEnrollments: () => enrolled.clear(),
     revokeAll: () => issued.clear(),
     setRenewAfter: (at) => {
       for (const [key, response] of issued) issued.set(key, { ...response, renewAfter: at.toISOString() });
