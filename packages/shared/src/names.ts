@@ -41,10 +41,14 @@ export function certificateNames(label: string, zone: string): [string, string] 
   return [`*.${label}.${zone}`, `${label}.${zone}`];
 }
 
-/** The same names, in any order (a certificate's SANs against the names a box is owed). */
+/**
+ * The same names, in any order (a certificate's SANs against the names a box is owed). Exact, case
+ * included: the names boxcert makes are lowercase, and a CSR or certificate that spells them otherwise is
+ * not the one it asked for.
+ */
 export function sameNames(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
-  const sorted = (names: readonly string[]): string => names.map((n) => n.toLowerCase()).sort().join("\n");
+  const sorted = (names: readonly string[]): string => [...names].sort().join("\n");
   return sorted(a) === sorted(b);
 }
 
