@@ -11,11 +11,11 @@
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { InvalidArgumentError, Option } from "commander";
+import { Option } from "commander";
 import type { Command } from "commander";
 import { buildBox } from "./box.ts";
 import { CHECK_INTERVAL_MS } from "./certificate/renewal.ts";
-import { DurationError, formatHostPort, HostPortError, LOG_LEVELS, LogLevelError, MAX_TIMER_MS, parseDuration, parseHostPort, parseLogLevel } from "@boxcert/shared";
+import { asArgument, formatHostPort, LOG_LEVELS, MAX_TIMER_MS, parseDuration, parseHostPort, parseLogLevel, parsePort } from "@boxcert/shared";
 import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, updateConfig } from "./config.ts";
 import type { Connection } from "./config.ts";
 import type { LogLevel } from "./config.ts";
@@ -39,38 +39,20 @@ interface BoxFlags {
 /** The shortest --check-interval: each periodic check is a request to the issuer. */
 export const MIN_CHECK_INTERVAL_MS = 10_000;
 
-function port(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError("must be a port number (0-65535).");
-  return Number(value);
-}
+const port = asArgument(parsePort);
 
-/** The shared parsers throw their own error types; commander reports an InvalidArgumentError as a usage error. */
-function asArgumentError<T>(parse: () => T, explain: (message: string) => string): T {
-  try {
-    return parse();
-  } catch (err) {
-    if (err instanceof LogLevelError || err instanceof HostPortError || err instanceof DurationError) throw new InvalidArgumentError(explain(err.message));
-    throw err;
-  }
-}
-
-function logLevel(value: string): LogLevel {
-  return asArgumentError(
-    () => parseLogLevel(value),
-    () => `log level must be one of ${LOG_LEVELS.join(", ")}, not "${value}".`,
-  );
-}
+const logLevel: (value: string) => LogLevel = asArgument(parseLogLevel, (_, value) => `log level must be one of ${LOG_LEVELS.join(", ")}, not "${value}".`);
 
 /**
  * A DNS server for the diagnostics, in the form node's Resolver.setServers takes (`IP:PORT`, `[IPv6]:PORT`):
  * --resolver defaults to port 53, --zone-dns needs one.
  */
 export function parseDnsServer(value: string, requirePort: boolean): string {
-  const server = asArgumentError(
-    () => parseHostPort(value, { ipOnly: true, minPort: 1, ...(requirePort ? {} : { defaultPort: 53 }) }),
+  const parse = asArgument(
+    (text) => parseHostPort(text, { ipOnly: true, minPort: 1, ...(requirePort ? {} : { defaultPort: 53 }) }),
     (message) => `${message}; it must be an IP address${requirePort ? " and a port" : ""}.`,
   );
-  return formatHostPort(server);
+  return formatHostPort(parse(value));
 }
 
 function collect(requirePort: boolean) {
@@ -79,10 +61,10 @@ function collect(requirePort: boolean) {
 
 /** `6h`, `30m`, `10s`, `1d`, `1500ms` -> milliseconds; at least MIN_CHECK_INTERVAL_MS, at most a timer's limit. */
 export function parseCheckInterval(value: string): number {
-  return asArgumentError(
-    () => parseDuration(value, { min: MIN_CHECK_INTERVAL_MS, max: MAX_TIMER_MS }),
+  return asArgument(
+    (text) => parseDuration(text, { min: MIN_CHECK_INTERVAL_MS, max: MAX_TIMER_MS }),
     (message) => `${message} (it must be a duration such as 6h, 30m or 10s; it must be at least 10s and at most 24d, a timer's limit).`,
-  );
+  )(value);
 }
 
 /** A flag's value that is wrong in a way commander cannot see: one line, exit 1. */

@@ -9,9 +9,8 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Command} from "commander";
-import { InvalidArgumentError } from "commander";
 import pino, { type Logger } from "pino";
-import { writeFileAtomic, isZone, parseHostPort, formatHostPort, type HostPort } from "@boxcert/shared";
+import { asArgument, writeFileAtomic, isZone, parseHostPort, parsePort, formatHostPort, type HostPort } from "@boxcert/shared";
 import { startIssuer, type RunningIssuer } from "@boxcert/issuer";
 import { RegistryError } from "@boxcert/store";
 import { buildBox, dataPaths, loadOrCreateConfig, updateConfig, type Box, type BoxStatus } from "@boxcert/box";
@@ -36,20 +35,9 @@ interface DemoOptions {
   acmeRoot?: string;
 }
 
-function port(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError(`"${value}" is not a port number`);
-  return n;
-}
-
+const port = asArgument(parsePort);
 /** --dns-listen: an address (dns binds it) and a port. */
-function dnsListen(value: string): HostPort {
-  try {
-    return parseHostPort(value);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-}
+const dnsListen = asArgument((value) => parseHostPort(value));
 
 /** The demo's database UUID, made once and kept with the data so a second start finds the same customer. */
 async function demoDatabaseUuid(dataDir: string): Promise<string> {

@@ -5,8 +5,8 @@ import pino, { type Logger } from "pino";
 import { startDnsServer, startMetricsEndpoint, type RunningDnsServer, type RunningMetricsEndpoint } from "./server.ts";
 import { openDnsZone } from "./zone-loader.ts";
 import { prometheusText, recordAnswer } from "./metrics.ts";
-import { formatHostPort, LOG_LEVELS, parseLogLevel, pinoLevel } from "@boxcert/shared";
-import { asArgument, buildDnsConfig, collect, parseAddressPort, parseAllow, parseDomainName, parseNameServer, parseZone, type DnsFlags } from "./options.ts";
+import { asArgument, formatHostPort, LOG_LEVELS, parseLogLevel, pinoLevel } from "@boxcert/shared";
+import { buildDnsConfig, collect, parseAddressPort, parseAllow, parseDomainName, parseNameServer, parseZone, type DnsFlags } from "./options.ts";
 
 export interface RunningDns {
   port: number;

@@ -20,17 +20,6 @@ export interface DnsFlags {
   logLevel: LogLevel;
 }
 
-/** A shared parser at commander's edge: its error becomes commander's InvalidArgumentError (one line, exit 1). */
-export function asArgument<T>(parse: (value: string) => T): (value: string) => T {
-  return (value) => {
-    try {
-      return parse(value);
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-  };
-}
-
 /** Commander's accumulator for repeatable flags (`--ns a=1 --ns b=2`). */
 export function collect<T>(parse: (value: string) => T): (value: string, previous: T[] | undefined) => T[] {
   return (value, previous) => [...(previous ?? []), parse(value)];

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import type { Command} from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import pino, { type Logger } from "pino";
-import { formatHostPort, isZone, LOG_LEVELS, parseLogLevel, pinoLevel } from "@boxcert/shared";
+import { asArgument, formatHostPort, isZone, LOG_LEVELS, parseLogLevel, pinoLevel } from "@boxcert/shared";
 import { isPostgresUrl, openStore, RegistryOperations, ZoneRecords, type Store } from "@boxcert/store";
 import { issuanceRecords } from "./issuance-records.ts";
 import { EmbeddedCa } from "./embedded-ca.ts";
@@ -12,7 +12,7 @@ import { AcmeSource, type AcmeDirectoryOptions } from "./acme.ts";
 import type { DnsServerAddress } from "./acme-dns-check.ts";
 import type { CertificateSource } from "./certificate-source.ts";
 import { buildIssuerApp } from "./app.ts";
-import { asArgument, parseDnsServer, parseLifetime, parseListen, parsePositiveInt } from "./options.ts";
+import { parseDnsServer, parseLifetime, parseListen, parsePositiveInt } from "./options.ts";
 
 export const DEFAULT_LIFETIME_MS = 90 * 86_400_000;
 export const DEFAULT_MAX_CERTS_PER_WEEK = 10;

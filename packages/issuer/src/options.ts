@@ -5,17 +5,6 @@
 import { InvalidArgumentError } from "commander";
 import { parseDuration, parseHostPort, type HostPort } from "@boxcert/shared";
 
-/** A shared parser at commander's edge. */
-export function asArgument<T>(parse: (value: string) => T): (value: string) => T {
-  return (value) => {
-    try {
-      return parse(value);
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-  };
-}
-
 /** --listen: a host name or an address, and a port (0 lets the system pick one). */
 export function parseListen(value: string): HostPort {
   return parseHostPort(value, { ipOnly: false });

@@ -5,7 +5,9 @@ const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as cons
 /** Node's timers fire at once for a delay above 2^31-1 ms (about 24.8 days). */
 export const MAX_TIMER_MS = 2_147_483_647;
 
-export class DurationError extends Error {
+import { ValueError } from "./cli-arguments.ts";
+
+export class DurationError extends ValueError {
   override readonly name = "DurationError";
 }
 

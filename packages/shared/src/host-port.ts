@@ -5,6 +5,7 @@
  * the port may be left out.
  */
 import { isIP } from "node:net";
+import { ValueError } from "./cli-arguments.ts";
 
 export interface HostPort {
   host: string;
@@ -21,7 +22,7 @@ export interface HostPortRules {
 }
 
 /** Thrown with a message fit for the command line; callers wrap it in their own error type. */
-export class HostPortError extends Error {
+export class HostPortError extends ValueError {
   override readonly name = "HostPortError";
 }
 
@@ -51,4 +52,11 @@ export function parseHostPort(value: string, rules: HostPortRules = {}): HostPor
 /** `127.0.0.1:53`, `[::1]:53`: the form parseHostPort reads back. */
 export function formatHostPort({ host, port }: HostPort): string {
   return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}
+
+/** A port number alone, `0` to `65535` (0 lets the system pick one). */
+export function parsePort(value: string): number {
+  const port = Number(value.trim());
+  if (!/^\d{1,5}$/.test(value.trim()) || port > 65535) throw new HostPortError(`"${value}" is not a port number (0-65535)`);
+  return port;
 }

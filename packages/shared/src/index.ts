@@ -8,3 +8,4 @@ export * from "./host-port.ts";
 export * from "./duration.ts";
 export * from "./log-level.ts";
 export * from "./html.ts";
+export * from "./cli-arguments.ts";

@@ -3,13 +3,14 @@
  * status API show these words). pino calls the third one `warn`; both spellings are accepted on input,
  * `warning` is what is printed and stored.
  */
+import { ValueError } from "./cli-arguments.ts";
 
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 /** pino's names for the same levels. */
 export type PinoLevel = "debug" | "info" | "warn" | "error";
 
-export class LogLevelError extends Error {
+export class LogLevelError extends ValueError {
   override readonly name = "LogLevelError";
 }
 

@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { InvalidArgumentError } from "commander";
 import {
+  asArgument,
   escapeHtml,
   formatHostPort,
   fsyncDir,
@@ -9,6 +11,7 @@ import {
   parseDuration,
   parseHostPort,
   parseLogLevel,
+  parsePort,
   pinoLevel,
   sameNames,
   LOG_LEVELS,
@@ -77,4 +80,20 @@ test("fsyncDir syncs a folder and fails clearly on a missing one", async () => {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("ports: 0 to 65535 only", () => {
+  assert.equal(parsePort("0"), 0);
+  assert.equal(parsePort(" 8443 "), 8443);
+  for (const bad of ["65536", "-1", "80a", "", "1e3", "123456"]) assert.throws(() => parsePort(bad), HostPortError, bad);
+});
+
+test("asArgument: a refused value is commander's usage error, with the flag's wording; a bug stays itself", () => {
+  const port = asArgument(parsePort, (message, value) => `${message}; ${value} is not for --port`);
+  assert.equal(port("8069"), 8069);
+  assert.throws(() => port("x"), (err: Error) => err instanceof InvalidArgumentError && /"x" is not a port number.*x is not for --port/.test(err.message));
+  const buggy = asArgument(() => {
+    throw new TypeError("a bug");
+  });
+  assert.throws(() => buggy("1"), TypeError);
 });
