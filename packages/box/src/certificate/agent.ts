@@ -6,27 +6,16 @@
  * the one while the agent runs, and the original reports an unreadable certificate file at each check.
  */
 import { parseRetryAfter } from "@boxcert/shared";
-import type { Logger } from "pino";
 import { ConfigError, readConfig } from "../config.ts";
 import type { BoxConfig } from "../config.ts";
-import type { DataPaths } from "../data-dir.ts";
-import type { BoxIdentity } from "./identity.ts";
-import type { IssuerClient } from "./issuer-client.ts";
 import { decideCheck, displayCode } from "./check.ts";
 import type { BoxError, CheckTrigger } from "./check.ts";
 import { readCertificateFile } from "./certificate-file.ts";
 import type { StoredCertificate } from "./certificate-file.ts";
-import { loadCertificate } from "./load.ts";
+import { loadCertificate, type CertificateParts } from "./load.ts";
 import type { CheckResult } from "./renewal.ts";
-import type { Clock } from "../clock.ts";
 
-export interface AgentOptions {
-  paths: DataPaths;
-  config: BoxConfig;
-  identity: BoxIdentity;
-  client: IssuerClient;
-  clock: Clock;
-  logger: Logger;
+export interface AgentOptions extends CertificateParts {
   /** The certificate https.pem held at start, already being served. */
   served: StoredCertificate | null;
   /** Serve this certificate from now on (the HTTPS server's hot swap). */

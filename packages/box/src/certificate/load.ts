@@ -29,14 +29,19 @@ import { defaultRenewAfter, dnsNames, leafMatchesKey, parseChain, writeCertifica
 import type { StoredCertificate } from "./certificate-file.ts";
 import type { Clock } from "../clock.ts";
 
-export interface LoadContext {
+/** What the agent and a load both work with. */
+export interface CertificateParts {
   paths: DataPaths;
-  /** The configuration as just read; dbUuid and enterpriseCode are set (check.ts made sure). */
   config: BoxConfig;
   identity: BoxIdentity;
   client: IssuerClient;
   clock: Clock;
   logger: Logger;
+}
+
+export interface LoadContext extends CertificateParts {
+  /** The configuration as just read; dbUuid and enterpriseCode are set (check.ts made sure). */
+  config: BoxConfig;
   /** The certificate in https.pem, if any: its key is never reused for a new request (except a refresh). */
   saved: StoredCertificate | null;
   /** Ask for the saved certificate's key again (a refresh) instead of a new, pending key. */

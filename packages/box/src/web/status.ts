@@ -43,15 +43,9 @@ export interface BoxView {
   https: HttpsName | null;
   server: string | null;
   logLevel: LogLevel;
-  certificate: {
+  certificate: CertificateFields & {
     status: CertificateStatus;
     error: ShownError | null;
-    subject: string | null;
-    names: string[];
-    issuer: string | null;
-    notBefore: string | null;
-    notAfter: string | null;
-    renewAfter: string | null;
   };
   /** A check runs now. */
   checking: boolean;
@@ -63,20 +57,24 @@ export interface BoxView {
   hasCredential: boolean;
 }
 
-/** GET /api/status, field for field (docs/box.md "HTTP API"). */
-export interface CertificateView {
-  status: CertificateStatus;
-  /** Exactly as displayed: "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 404"; null when there is no error. */
-  errorCode: string | null;
-  detail: string | null;
-  /** The issuer's refusal reason (REFUSALS), for ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT; null otherwise. */
-  reason: string | null;
+/** What the view and the API both say of the served certificate (null, and no names, when there is none). */
+export interface CertificateFields {
   subject: string | null;
   names: string[];
   issuer: string | null;
   notBefore: string | null;
   notAfter: string | null;
   renewAfter: string | null;
+}
+
+/** GET /api/status, field for field (docs/box.md "HTTP API"). */
+export interface CertificateView extends CertificateFields {
+  status: CertificateStatus;
+  /** Exactly as displayed: "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 404"; null when there is no error. */
+  errorCode: string | null;
+  detail: string | null;
+  /** The issuer's refusal reason (REFUSALS), for ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT; null otherwise. */
+  reason: string | null;
 }
 
 export interface BoxStatus {
