@@ -197,181 +197,235 @@ function sameIgnoringAsciiCase(bytes: Buffer, start: number, lowercase: Buffer):
 }
 
 /**
- * The response to a hot query, or undefined for anything else (including a response that would need TC).
- * `serial` is the SOA serial of this zone version (answer.ts's soaSerial).
+ * What the phases below read from the query and decide, kept between them in one reused object (no
+ * allocation a query). Valid only during one fastAnswer() call.
  */
-export function fastAnswer(query: Buffer, tcp: boolean, zone: ZoneSnapshot, fast: FastPathConfig, serial: number): FastResult | undefined {
-  const length = query.length;
-  if (length < 17 || !fast.enabled) return undefined;
-  // Header: QR=0 and OPCODE=0; QDCOUNT=1, ANCOUNT=NSCOUNT=0, ARCOUNT 0 or 1.
-  if ((query[2]! & 0xf8) !== 0 || query[4] !== 0 || query[5] !== 1 || query[6] !== 0 || query[7] !== 0) return undefined;
-  if (query[8] !== 0 || query[9] !== 0 || query[10] !== 0 || query[11]! > 1) return undefined;
+const parsed = {
+  /** Labels in the question name (their offsets in labelStarts). */
+  labelCount: 0,
+  /** Offset just past the question name's root label, and past the question. */
+  nameEnd: 0,
+  questionEnd: 0,
+  qtype: 0,
+  edns: false,
+  /** The client's EDNS UDP payload size, and its DO bit (0x80 or 0). */
+  payload: UDP_MIN,
+  dnssecOk: 0,
+  /** Where the zone's labels start in the question (the SOA's owner name points there). */
+  zoneStart: 0,
+  rcode: NXDOMAIN,
+  /** TYPE_A or TYPE_AAAA when the answer holds one address (address4, or the IPv6 groups), else 0. */
+  addressType: 0,
+  address4: 0,
+  /** The TXT values answered, or undefined. */
+  values: undefined as readonly string[] | undefined,
+};
 
+/** Header and question: one query for A, AAAA or TXT in class IN, no answer or authority records. */
+function readQuestion(query: Buffer): boolean {
+  const length = query.length;
+  // Header: QR=0 and OPCODE=0; QDCOUNT=1, ANCOUNT=NSCOUNT=0, ARCOUNT 0 or 1.
+  if ((query[2]! & 0xf8) !== 0 || query[4] !== 0 || query[5] !== 1 || query[6] !== 0 || query[7] !== 0) return false;
+  if (query[8] !== 0 || query[9] !== 0 || query[10] !== 0 || query[11]! > 1) return false;
   // The question name, in place.
   let offset = 12;
   let count = 0;
   for (;;) {
-    if (offset >= length || offset - 12 > 254) return undefined;
+    if (offset >= length || offset - 12 > 254) return false;
     const labelLength = query[offset]!;
     if (labelLength === 0) break;
-    if (labelLength > 63) return undefined;
+    if (labelLength > 63) return false;
     labelStarts[count++] = offset;
     offset += 1 + labelLength;
   }
   const nameEnd = offset + 1;
   const questionEnd = nameEnd + 4;
-  if (questionEnd > length) return undefined;
+  if (questionEnd > length) return false;
   const qtype = (query[nameEnd]! << 8) | query[nameEnd + 1]!;
-  if ((qtype !== TYPE_A && qtype !== TYPE_AAAA && qtype !== TYPE_TXT) || query[nameEnd + 2] !== 0 || query[nameEnd + 3] !== 1) return undefined;
+  if ((qtype !== TYPE_A && qtype !== TYPE_AAAA && qtype !== TYPE_TXT) || query[nameEnd + 2] !== 0 || query[nameEnd + 3] !== 1) return false;
+  parsed.labelCount = count;
+  parsed.nameEnd = nameEnd;
+  parsed.questionEnd = questionEnd;
+  parsed.qtype = qtype;
+  return true;
+}
 
-  // EDNS: exactly one OPT right after the question, version 0, options well formed.
-  let edns = false;
-  let payload = UDP_MIN;
-  let dnssecOk = 0;
-  if (query[11] === 1) {
-    const opt = questionEnd;
-    if (opt + 11 > length || query[opt] !== 0 || query[opt + 1] !== 0 || query[opt + 2] !== TYPE_OPT || query[opt + 6] !== 0) return undefined;
-    payload = (query[opt + 3]! << 8) | query[opt + 4]!;
-    dnssecOk = query[opt + 7]! & 0x80;
-    const end = opt + 11 + ((query[opt + 9]! << 8) | query[opt + 10]!);
-    if (end > length) return undefined;
-    let option = opt + 11;
-    while (option < end) {
-      if (option + 4 > end) return undefined;
-      option += 4 + ((query[option + 2]! << 8) | query[option + 3]!);
-    }
-    if (option !== end) return undefined;
-    edns = true;
+/** EDNS: none, or exactly one OPT right after the question, version 0, options well formed. */
+function readEdns(query: Buffer): boolean {
+  parsed.edns = false;
+  parsed.payload = UDP_MIN;
+  parsed.dnssecOk = 0;
+  if (query[11] !== 1) return true;
+  const length = query.length;
+  const opt = parsed.questionEnd;
+  if (opt + 11 > length || query[opt] !== 0 || query[opt + 1] !== 0 || query[opt + 2] !== TYPE_OPT || query[opt + 6] !== 0) return false;
+  const end = opt + 11 + ((query[opt + 9]! << 8) | query[opt + 10]!);
+  if (end > length) return false;
+  let option = opt + 11;
+  while (option < end) {
+    if (option + 4 > end) return false;
+    option += 4 + ((query[option + 2]! << 8) | query[option + 3]!);
   }
+  if (option !== end) return false;
+  parsed.edns = true;
+  parsed.payload = (query[opt + 3]! << 8) | query[opt + 4]!;
+  parsed.dnssecOk = query[opt + 7]! & 0x80;
+  return true;
+}
 
-  // In the zone, two or more labels below it, below any in-zone name server name.
-  const relative = count - fast.zoneLabelCount;
-  if (relative < 2 || relative <= fast.hostDepth) return undefined;
+/** In the zone, two or more labels below it, below any in-zone name server name: the zone's start, else -1. */
+function zoneStartOf(query: Buffer, fast: FastPathConfig): number {
+  const relative = parsed.labelCount - fast.zoneLabelCount;
+  if (relative < 2 || relative <= fast.hostDepth) return -1;
   const zoneStart = labelStarts[relative]!;
-  if (nameEnd - zoneStart !== fast.zoneWire.length || !sameIgnoringAsciiCase(query, zoneStart, fast.zoneWire)) return undefined;
+  if (parsed.nameEnd - zoneStart !== fast.zoneWire.length || !sameIgnoringAsciiCase(query, zoneStart, fast.zoneWire)) return -1;
+  return zoneStart;
+}
 
-  // What the name holds: rcode, and the records (0 = none, else a TXT count or one address).
-  let rcode = NXDOMAIN;
-  let addressType = 0;
-  let address4 = 0;
-  let values: readonly string[] | undefined;
-  if (relative === 2) {
-    const labelStart = labelStarts[1]!;
-    const label = query.toString("latin1", labelStart + 1, labelStart + 1 + query[labelStart]!).toLowerCase();
-    const active = zone.activeLabels.has(label);
-    const firstLength = query[12]!;
-    if (firstLength === ACME_CHALLENGE.length && sameIgnoringAsciiCase(query, 13, ACME_CHALLENGE)) {
-      values = zone.challenges.get(label);
-      if (values !== undefined && values.length > 0) rcode = NOERROR;
-      else if (active) rcode = NOERROR;
-      if (qtype !== TYPE_TXT || values?.length === 0) values = undefined;
-    } else if (active) {
-      const v4 = dashedIPv4(query, 13, 13 + firstLength);
-      if (v4 >= 0) {
-        if (fast.allow.containsIPv4(v4)) {
-          rcode = NOERROR;
-          if (qtype === TYPE_A) {
-            addressType = TYPE_A;
-            address4 = v4;
-          }
-        }
-      } else if (v4 === -2 && dashedIPv6(query, 13, 13 + firstLength)) {
-        if (fast.allow.containsIPv6((groups[0]! << 16) | groups[1]!, (groups[2]! << 16) | groups[3]!, (groups[4]! << 16) | groups[5]!, (groups[6]! << 16) | groups[7]!)) {
-          rcode = NOERROR;
-          if (qtype === TYPE_AAAA) addressType = TYPE_AAAA;
-        }
-      }
-    }
+/** What `<first>.<label>.<zone>` holds: rcode, and an address or TXT values (rcode NXDOMAIN for deeper names). */
+function lookUp(query: Buffer, zone: ZoneSnapshot, fast: FastPathConfig): void {
+  parsed.rcode = NXDOMAIN;
+  parsed.addressType = 0;
+  parsed.values = undefined;
+  if (parsed.labelCount - fast.zoneLabelCount !== 2) return;
+  const qtype = parsed.qtype;
+  const labelStart = labelStarts[1]!;
+  const label = query.toString("latin1", labelStart + 1, labelStart + 1 + query[labelStart]!).toLowerCase();
+  const active = zone.activeLabels.has(label);
+  const firstLength = query[12]!;
+  if (firstLength === ACME_CHALLENGE.length && sameIgnoringAsciiCase(query, 13, ACME_CHALLENGE)) {
+    const values = zone.challenges.get(label);
+    if ((values !== undefined && values.length > 0) || active) parsed.rcode = NOERROR;
+    if (qtype === TYPE_TXT && values !== undefined && values.length > 0) parsed.values = values;
+    return;
   }
-
-  // Size, then one buffer.
-  let answerBytes = 0;
-  let answerCount = 0;
-  if (addressType === TYPE_A) {
-    answerBytes = 16;
-    answerCount = 1;
-  } else if (addressType === TYPE_AAAA) {
-    answerBytes = 28;
-    answerCount = 1;
-  } else if (values !== undefined) {
-    for (const value of values) {
-      const bytes = Buffer.byteLength(value, "utf8");
-      if (bytes > 255) return undefined; // several character-strings: the general path
-      answerBytes += 13 + bytes;
+  if (!active) return;
+  const v4 = dashedIPv4(query, 13, 13 + firstLength);
+  if (v4 >= 0) {
+    if (!fast.allow.containsIPv4(v4)) return;
+    parsed.rcode = NOERROR;
+    if (qtype === TYPE_A) {
+      parsed.addressType = TYPE_A;
+      parsed.address4 = v4;
     }
-    answerCount = values.length;
+  } else if (v4 === -2 && dashedIPv6(query, 13, 13 + firstLength)) {
+    if (!fast.allow.containsIPv6((groups[0]! << 16) | groups[1]!, (groups[2]! << 16) | groups[3]!, (groups[4]! << 16) | groups[5]!, (groups[6]! << 16) | groups[7]!)) return;
+    parsed.rcode = NOERROR;
+    if (qtype === TYPE_AAAA) parsed.addressType = TYPE_AAAA;
   }
-  const soaBytes = answerCount === 0 ? 10 + fast.soaRdata.length : 0;
-  const size = questionEnd + answerBytes + soaBytes + (edns ? 11 : 0);
-  const limit = tcp ? TCP_MAX : edns ? Math.min(UDP_MAX, Math.max(UDP_MIN, payload)) : UDP_MIN;
-  if (size > limit) return undefined;
+}
 
-  const out = Buffer.allocUnsafe(size);
-  query.copy(out, 0, 0, questionEnd);
-  out[2] = 0x84 | (query[2]! & 0x01); // QR, AA, RD copied; OPCODE 0
-  out[3] = (query[3]! & 0x10) | rcode; // CD copied, RA=0
+/** The answer section's size in bytes, or -1 when a TXT value needs several character-strings (general path). */
+function answerBytes(): number {
+  if (parsed.addressType === TYPE_A) return 16;
+  if (parsed.addressType === TYPE_AAAA) return 28;
+  const values = parsed.values;
+  if (values === undefined) return 0;
+  let bytes = 0;
+  for (const value of values) {
+    const length = Buffer.byteLength(value, "utf8");
+    if (length > 255) return -1;
+    bytes += 13 + length;
+  }
+  return bytes;
+}
+
+/** The header of the response, over the copied question: QR, AA, RD and CD copied, RA=0, OPCODE 0. */
+function writeHeader(out: Buffer, query: Buffer, answerCount: number, withSoa: boolean): void {
+  out[2] = 0x84 | (query[2]! & 0x01);
+  out[3] = (query[3]! & 0x10) | parsed.rcode;
   out[6] = 0;
   out[7] = answerCount;
   out[8] = 0;
-  out[9] = soaBytes === 0 ? 0 : 1;
+  out[9] = withSoa ? 1 : 0;
   out[10] = 0;
-  out[11] = edns ? 1 : 0;
-  let at = questionEnd;
-  if (addressType !== 0) {
-    out[at] = 0xc0;
-    out[at + 1] = 0x0c;
-    out[at + 2] = 0;
-    out[at + 3] = addressType;
-    out[at + 4] = 0;
-    out[at + 5] = 1;
-    out.writeUInt32BE(fast.addressTtl, at + 6);
-    if (addressType === TYPE_A) {
-      out[at + 10] = 0;
-      out[at + 11] = 4;
-      out.writeUInt32BE(address4, at + 12);
-      at += 16;
-    } else {
-      out[at + 10] = 0;
-      out[at + 11] = 16;
-      for (let g = 0; g < 8; g++) out.writeUInt16BE(groups[g]!, at + 12 + 2 * g);
-      at += 28;
-    }
-  } else if (values !== undefined) {
+  out[11] = parsed.edns ? 1 : 0;
+}
+
+/** A record's owner (a pointer), type, class IN and TTL; RDLENGTH and RDATA follow at `at + 10`. */
+function writeRecordStart(out: Buffer, at: number, owner: number, type: number, ttl: number): void {
+  out.writeUInt16BE(0xc000 | owner, at);
+  out[at + 2] = 0;
+  out[at + 3] = type;
+  out[at + 4] = 0;
+  out[at + 5] = 1;
+  out.writeUInt32BE(ttl, at + 6);
+}
+
+/** The answer (an address or the TXT values) or the SOA in the authority section; returns the end offset. */
+function writeRecords(out: Buffer, at: number, fast: FastPathConfig, serial: number): number {
+  const values = parsed.values;
+  if (parsed.addressType === TYPE_A) {
+    writeRecordStart(out, at, 12, TYPE_A, fast.addressTtl);
+    out[at + 10] = 0;
+    out[at + 11] = 4;
+    out.writeUInt32BE(parsed.address4, at + 12);
+    return at + 16;
+  }
+  if (parsed.addressType === TYPE_AAAA) {
+    writeRecordStart(out, at, 12, TYPE_AAAA, fast.addressTtl);
+    out[at + 10] = 0;
+    out[at + 11] = 16;
+    for (let g = 0; g < 8; g++) out.writeUInt16BE(groups[g]!, at + 12 + 2 * g);
+    return at + 28;
+  }
+  if (values !== undefined) {
     for (const value of values) {
-      out[at] = 0xc0;
-      out[at + 1] = 0x0c;
-      out[at + 2] = 0;
-      out[at + 3] = TYPE_TXT;
-      out[at + 4] = 0;
-      out[at + 5] = 1;
-      out.writeUInt32BE(fast.txtTtl, at + 6);
+      writeRecordStart(out, at, 12, TYPE_TXT, fast.txtTtl);
       const bytes = out.write(value, at + 13, "utf8");
       out.writeUInt16BE(bytes + 1, at + 10);
       out[at + 12] = bytes;
       at += 13 + bytes;
     }
-  } else {
-    out.writeUInt16BE(0xc000 | zoneStart, at);
-    out[at + 2] = 0;
-    out[at + 3] = TYPE_SOA;
-    out[at + 4] = 0;
-    out[at + 5] = 1;
-    out.writeUInt32BE(fast.negativeTtl, at + 6);
-    at += 10 + fast.soaRdata.copy(out, at + 10);
-    out.writeUInt32BE(serial, at - 20);
+    return at;
   }
-  if (edns) {
-    out[at] = 0;
-    out[at + 1] = 0;
-    out[at + 2] = TYPE_OPT;
-    out[at + 3] = UDP_MAX >> 8;
-    out[at + 4] = UDP_MAX & 0xff;
-    out[at + 5] = 0;
-    out[at + 6] = 0;
-    out[at + 7] = dnssecOk;
-    out[at + 8] = 0;
-    out[at + 9] = 0;
-    out[at + 10] = 0;
-  }
-  return { response: out, rcode, qtype };
+  writeRecordStart(out, at, parsed.zoneStart, TYPE_SOA, fast.negativeTtl);
+  at += 10 + fast.soaRdata.copy(out, at + 10);
+  out.writeUInt32BE(serial, at - 20);
+  return at;
+}
+
+/** Our OPT record: payload UDP_MAX, the client's DO bit, no options. */
+function writeOpt(out: Buffer, at: number): void {
+  out[at] = 0;
+  out[at + 1] = 0;
+  out[at + 2] = TYPE_OPT;
+  out[at + 3] = UDP_MAX >> 8;
+  out[at + 4] = UDP_MAX & 0xff;
+  out[at + 5] = 0;
+  out[at + 6] = 0;
+  out[at + 7] = parsed.dnssecOk;
+  out[at + 8] = 0;
+  out[at + 9] = 0;
+  out[at + 10] = 0;
+}
+
+/**
+ * The response to a hot query, or undefined for anything else (including a response that would need TC).
+ * `serial` is the SOA serial of this zone version (answer.ts's soaSerial). Phases: read the question and
+ * EDNS, find the zone, look the name up, size the response, write it into one buffer.
+ */
+export function fastAnswer(query: Buffer, tcp: boolean, zone: ZoneSnapshot, fast: FastPathConfig, serial: number): FastResult | undefined {
+  if (query.length < 17 || !fast.enabled) return undefined;
+  if (!readQuestion(query) || !readEdns(query)) return undefined;
+  const zoneStart = zoneStartOf(query, fast);
+  if (zoneStart < 0) return undefined;
+  parsed.zoneStart = zoneStart;
+  lookUp(query, zone, fast);
+
+  const answers = answerBytes();
+  if (answers < 0) return undefined;
+  const answerCount = parsed.addressType !== 0 ? 1 : (parsed.values?.length ?? 0);
+  const soaBytes = answerCount === 0 ? 10 + fast.soaRdata.length : 0;
+  const questionEnd = parsed.questionEnd;
+  const size = questionEnd + answers + soaBytes + (parsed.edns ? 11 : 0);
+  const limit = tcp ? TCP_MAX : parsed.edns ? Math.min(UDP_MAX, Math.max(UDP_MIN, parsed.payload)) : UDP_MIN;
+  if (size > limit) return undefined;
+
+  const out = Buffer.allocUnsafe(size);
+  query.copy(out, 0, 0, questionEnd);
+  writeHeader(out, query, answerCount, soaBytes !== 0);
+  const end = writeRecords(out, questionEnd, fast, serial);
+  if (parsed.edns) writeOpt(out, end);
+  return { response: out, rcode: parsed.rcode, qtype: parsed.qtype };
 }
