@@ -161,6 +161,10 @@ test("NO_SERVER → Connect (token) → NO_RESULT → Credential cleared → NO_
   assert.ok(await page.isVisible("#dlg-connect"));
   await page.fill('#dlg-connect input[name="token"]', formatConnectionToken({ server: "http://erp.test:8069", dbUuid: UNKNOWN_DB, enterpriseCode: CODE }));
   await submit("connect", "#connect-save");
+  // An http:// database: the box asks first, and says why.
+  assert.match((await page.textContent("#confirm")) ?? "", /starts with http:\/\/.*unencrypted/s);
+  assert.equal(await page.locator("#notice").count(), 0, "nothing saved yet");
+  await Promise.all([page.waitForURL(/notice=connected/), page.click("#confirm-save")]);
   assert.match(await page.textContent("#notice") ?? "", /connected/);
   await main.until("NO_RESULT", (s) => s.certificate.errorCode !== null && s.server !== null);
   for (const lang of ["en", "it"] as const) {

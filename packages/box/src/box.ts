@@ -26,6 +26,7 @@ import { createServers, ServedTls } from "./web/server.ts";
 import type { BoxServers, TlsMaterial } from "./web/server.ts";
 import { registerWeb } from "./web/app.ts";
 import { newWebState } from "./web/page-kit.ts";
+import type { WebState } from "./web/page-kit.ts";
 import type { WebDeps } from "./web/page-kit.ts";
 import { diagnosticsTarget, runDiagnostics } from "./diagnostics/index.ts";
 import type { DiagnosticsReport } from "./diagnostics/index.ts";
@@ -92,6 +93,7 @@ interface Running {
   agent: BoxAgent;
   scheduler: RenewalScheduler;
   servers: BoxServers;
+  web: WebState;
   view(): BoxView;
 }
 
@@ -272,9 +274,9 @@ async function assemble(parts: Parts): Promise<Omit<Running, "log">> {
     served: () => agent.served,
     diagnostics,
   };
-  const state = newWebState(clock);
+  const state = newWebState(clock, logger);
   await servers.register((app, scheme) => registerWeb(app, { deps: web, scheme, state }));
-  return { logger, client, agent, scheduler, servers, view };
+  return { logger, client, agent, scheduler, servers, view, web: state };
 }
 
 export function buildBox(options: BoxOptions): Box {
@@ -327,6 +329,7 @@ export function buildBox(options: BoxOptions): Box {
     if (!current) return;
     await current.scheduler.stop();
     await current.servers.close();
+    current.web.requestLog.close();
     current.client.close();
     current.logger.info({ event: "stopped" }, "box stopped");
     running = null;

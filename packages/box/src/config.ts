@@ -50,18 +50,33 @@ export class ConfigError extends Error {
   }
 }
 
-/** An ERP server URL: http or https, with a host. Returns it normalised. */
+/**
+ * What a URL the box shows and logs may not carry: a user name or password (`https://user:pass@erp/`), a
+ * query (`?apikey=...`) or a fragment. The homepage, /api/status and the log show the server's URL to
+ * anyone on the LAN, so a secret in it would be everyone's; a database's address needs none of them.
+ * Null when the URL carries none. The messages never repeat the URL: it is the secret.
+ */
+export function urlSecretProblem(url: URL): string | null {
+  if (url.username !== "" || url.password !== "") return "must not contain a user name or password (user:password@): they would be shown to anyone on the network";
+  if (url.search !== "" || url.href.includes("?")) return "must not contain a query (?…): a key in it would be shown to anyone on the network";
+  if (url.hash !== "" || url.href.includes("#")) return "must not contain a fragment (#…)";
+  return null;
+}
+
+/** An ERP server URL: http or https, with a host, no credentials or query. Returns it normalised. */
 export function parseServerUrl(value: string): string {
   let url: URL;
   try {
     url = new URL(value.trim());
   } catch {
-    throw new ConfigError(`server URL is not a valid URL: "${value}"`);
+    throw new ConfigError("server URL is not a valid URL (it looks like https://erp.example.com/)");
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new ConfigError(`server URL must start with http:// or https://, not "${url.protocol}"`);
   }
-  if (!url.hostname) throw new ConfigError(`server URL has no host: "${value}"`);
+  if (!url.hostname) throw new ConfigError("server URL has no host");
+  const secret = urlSecretProblem(url);
+  if (secret) throw new ConfigError(`server URL ${secret}`);
   return url.toString();
 }
 
@@ -189,6 +204,14 @@ function validate(path: string, raw: unknown): BoxConfig {
   };
 }
 
+/** " (line L, column C)" where JSON.parse stopped, when its message gives the position; never the text itself. */
+function jsonErrorPlace(text: string, err: unknown): string {
+  const position = /position (\d+)/.exec((err as Error).message)?.[1];
+  if (position === undefined) return "";
+  const before = text.slice(0, Number(position)).split("\n");
+  return ` (line ${before.length}, column ${(before.at(-1) ?? "").length + 1})`;
+}
+
 /** The stored configuration, or null when there is none yet. Throws ConfigError when the file is not valid. */
 export async function readConfig(paths: DataPaths): Promise<BoxConfig | null> {
   let text: string;
@@ -202,10 +225,8 @@ export async function readConfig(paths: DataPaths): Promise<BoxConfig | null> {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(
-      `${paths.config}: not valid JSON (${(err as Error).message}); fix the file or move it away to start afresh`,
-      { cause: err },
-    );
+    // Not the parser's message: it quotes the text around the error, which may be the subscription code.
+    throw new ConfigError(`${paths.config}: not valid JSON${jsonErrorPlace(text, err)}; fix the file or move it away to start afresh`);
   }
   return validate(paths.config, raw);
 }

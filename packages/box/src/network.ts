@@ -11,3 +11,8 @@ export function detectLanAddress(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>
   }
   return "127.0.0.1";
 }
+
+/** Every address of the machine's interfaces but loopback: the addresses its HTTPS names may encode. */
+export function lanAddresses(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces()): string[] {
+  return Object.values(interfaces).flatMap((addresses) => (addresses ?? []).filter((a) => !a.internal).map((a) => a.address));
+}

@@ -14,7 +14,8 @@ import { AdminSessions, hashPassword, verifyPassword } from "../src/web/admin-pa
 import { formatConnectionToken, parseConnectionToken, readConfig, updateConfig } from "../src/config.ts";
 import { dataPaths } from "../src/data-dir.ts";
 import { logDownloadName, readAllLogs } from "../src/logs.ts";
-import { mask } from "../src/web/homepage.ts";
+import { mask } from "../src/secrets.ts";
+import { isBoxHostName } from "../src/web/status.ts";
 import { startTestIssuer } from "./helpers/test-issuer.ts";
 import { connectedDir, startBox, tempDir } from "./helpers/fixture.ts";
 
@@ -51,23 +52,41 @@ test("the language: ?lang, then the cookie, then Accept-Language by q, else Engl
   assert.equal(chooseLang({}), "en");
 });
 
-test("the request guard's policy: every POST fully, the Host of the log download, /api/ping and 404s never", () => {
+test("the request guard's policy: every POST fully, the Host of every other route but /api/ping, 404s never", () => {
   const all = { host: true, originAndToken: true };
   const none = { host: false, originAndToken: false };
+  const hostOnly = { host: true, originAndToken: false };
   for (const route of ["/check", "/credential", "/credential/clear", "/log-level", "/connect", "/admin-password", "/login", "/logout"]) {
     assert.deepEqual(guardChecks("POST", route), all, route);
   }
-  assert.deepEqual(guardChecks("GET", "/logs/download"), { host: true, originAndToken: false });
-  for (const route of ["/", "/diagnostics", "/api/status", "/api/diagnostics", "/static/:file"]) assert.deepEqual(guardChecks("GET", route), none, route);
+  for (const route of ["/", "/diagnostics", "/api/status", "/api/diagnostics", "/static/:file", "/logs/download"]) {
+    assert.deepEqual(guardChecks("GET", route), hostOnly, route);
+    assert.deepEqual(guardChecks("HEAD", route), hostOnly, route);
+  }
   assert.deepEqual(guardChecks("GET", "/api/ping"), none);
   assert.deepEqual(guardChecks("OPTIONS", "/api/ping"), none);
   assert.deepEqual(guardChecks("POST", undefined), none, "no route: a 404");
 });
 
+test("the box's own HTTPS names: its addresses encoded under its label and zone, exactly", () => {
+  const https = { label: "abcdefghijklmnop", zone: "boxcert.test", host: "192-168-1-42.abcdefghijklmnop.boxcert.test", port: 8443 };
+  const addresses = ["192.168.1.42", "10.0.0.7", "fd00::1"];
+  assert.ok(isBoxHostName("192-168-1-42.abcdefghijklmnop.boxcert.test", https, addresses));
+  assert.ok(isBoxHostName("10-0-0-7.ABCDEFGHIJKLMNOP.boxcert.test", https, addresses), "another of its addresses, any case");
+  assert.ok(isBoxHostName("fd00-0-0-0-0-0-0-1.abcdefghijklmnop.boxcert.test", https, addresses), "IPv6 in another spelling");
+  assert.ok(!isBoxHostName("192-168-1-43.abcdefghijklmnop.boxcert.test", https, addresses), "an address that is not the box's");
+  assert.ok(!isBoxHostName("evil.abcdefghijklmnop.boxcert.test", https, addresses), "a name under the wildcard that encodes no address");
+  assert.ok(!isBoxHostName("a.192-168-1-42.abcdefghijklmnop.boxcert.test", https, addresses));
+  assert.ok(!isBoxHostName("abcdefghijklmnop.boxcert.test", https, addresses));
+  assert.ok(!isBoxHostName("192-168-1-42.abcdefghijklmnop.boxcert.test.evil.example", https, addresses));
+  assert.ok(!isBoxHostName("192-168-1-42.abcdefghijklmnop.boxcert.test", null, addresses), "no certificate, no name");
+});
+
 test("the request guard: Host, Origin and the CSRF token", () => {
   const csrf = new CsrfTokens();
   const cookie = csrf.newCookieValue();
-  const hosts = { machineName: "ShopBox", certificateNames: () => ["*.abcdefghijklmnop.boxcert.test", "abcdefghijklmnop.boxcert.test"] };
+  const own = "192-168-1-42.abcdefghijklmnop.boxcert.test";
+  const hosts = { machineName: "ShopBox", isBoxName: (host: string) => host === own };
   const base = { scheme: "http" as const, hostHeader: "192.168.1.42:8069", origin: "http://192.168.1.42:8069", cookie, token: csrf.tokenFor(cookie), csrf, hosts };
   assert.equal(checkPost(base), null);
   assert.equal(checkPost({ ...base, origin: undefined }), null, "no Origin: the token decides");
@@ -78,10 +97,13 @@ test("the request guard: Host, Origin and the CSRF token", () => {
   assert.equal(checkPost({ ...base, token: new CsrfTokens().tokenFor(cookie) }), "csrf", "another process's token");
   assert.equal(checkPost({ ...base, hostHeader: "evil.example:8069", origin: "http://evil.example:8069" }), "foreign-host", "DNS rebinding");
   assert.equal(hostOf("[fd00::1]:8443"), "fd00::1");
-  assert.ok(isOwnHost("192-168-1-42.abcdefghijklmnop.boxcert.test", hosts));
+  assert.ok(isOwnHost(own, hosts));
   assert.ok(isOwnHost("shopbox.local", hosts));
+  assert.ok(isOwnHost("localhost", hosts));
+  assert.ok(isOwnHost("fd00::1", hosts));
   assert.ok(!isOwnHost("a.b.abcdefghijklmnop.boxcert.test", hosts));
   assert.ok(!isOwnHost("boxcert.test", hosts));
+  assert.ok(!isOwnHost(null, hosts));
 });
 
 test("the admin password: scrypt, checked in constant time; sessions end when it changes; failures are limited", async () => {

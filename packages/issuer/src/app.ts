@@ -6,6 +6,7 @@
 import Fastify, { LogController, errorCodes, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import {
+  BOX_IDENTIFIER_PATTERN,
   CERTIFICATE_PATH,
   ENROLL_PATH,
   ISSUER_ERRORS,
@@ -34,7 +35,7 @@ declare module "fastify" {
 const credentialProperties = {
   dbUuid: { type: "string", minLength: 1, maxLength: 64 },
   enterpriseCode: { type: "string", minLength: 1, maxLength: 128 },
-  identifier: { type: "string", minLength: 1, maxLength: 128 },
+  identifier: { type: "string", minLength: 36, maxLength: 36, pattern: BOX_IDENTIFIER_PATTERN },
   identityKey: { type: "string", minLength: 1, maxLength: 1024 },
   timestamp: { type: "string", minLength: 1, maxLength: 64 },
 } as const;

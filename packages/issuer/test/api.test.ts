@@ -227,6 +227,18 @@ test("bad input gets a clear 4xx, the issuer keeps serving, the store is unchang
   assert.equal((await fetch(issuer.url + "/healthz")).status, 200);
 });
 
+test("a box identifier is a lowercase UUID: anything else is a 400 and takes no seat", async () => {
+  const before = await snapshot();
+  const hostile = ["' OR 1=1 --", "NaN", "box-1", "", randomUUID().toUpperCase(), `${randomUUID()}\n`, `${randomUUID()}x`, "a".repeat(36)];
+  for (const identifier of hostile) {
+    const answer = await enroll(issuer.url, scriptedBox(dbs.ok!, "OK-1", identifier));
+    assert.equal(answer.status, 400, `${JSON.stringify(identifier)}: ${JSON.stringify(answer.json)}`);
+    assert.match((answer.json as { error?: { message: string } }).error?.message ?? "", /identifier/, JSON.stringify(identifier));
+  }
+  assert.equal(await snapshot(), before, "no seat taken, nothing written");
+  assert.equal((await enroll(issuer.url, scriptedBox(dbs.ok!, "OK-1", randomUUID()))).status, 200, "a box's own identifier is taken");
+});
+
 test("a revoked box is refused until an operator frees it; its certificates are revoked", async () => {
   const box = scriptedBox(dbs.ok!, "OK-1");
   const { label, names } = await enrolled(box);

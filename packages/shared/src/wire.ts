@@ -13,13 +13,26 @@ export const REQUEST_MAX_SKEW_MS = 10 * 60 * 1000;
 /** Largest request body the issuer reads. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
+/**
+ * A box identifier is a lowercase UUID, as `crypto.randomUUID()` makes it on the box at its first start.
+ * The issuer accepts nothing else: the identifier takes a seat, and it is stored, logged and shown to
+ * operators, so a free-form string (`' OR 1=1 --`, `NaN`, a name with a control character) is refused at
+ * the door. Lowercase only, so one box cannot hold two seats by changing the case of its identifier.
+ */
+export const BOX_IDENTIFIER_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+const BOX_IDENTIFIER = new RegExp(BOX_IDENTIFIER_PATTERN);
+
+export function isBoxIdentifier(value: unknown): value is string {
+  return typeof value === "string" && BOX_IDENTIFIER.test(value);
+}
+
 /** What every signed request carries. */
 export interface BoxCredentials {
   /** The ERP database's UUID. */
   dbUuid: string;
   /** The subscription ("enterprise") code. */
   enterpriseCode: string;
-  /** The box's stable identifier (made once on the box). */
+  /** The box's stable identifier (made once on the box): a lowercase UUID (BOX_IDENTIFIER_PATTERN). */
   identifier: string;
   /** The box identity public key, SPKI DER in base64. */
   identityKey: string;

@@ -69,7 +69,7 @@ const OUTCOME_BY_CODE: Record<string, LookupOutcome> = {
 };
 
 export function outcomeOf(code: string | undefined): LookupOutcome {
-  return (code && OUTCOME_BY_CODE[code]) || "error";
+  return code !== undefined && Object.hasOwn(OUTCOME_BY_CODE, code) ? (OUTCOME_BY_CODE[code] as LookupOutcome) : "error";
 }
 
 class Deadline extends Error {

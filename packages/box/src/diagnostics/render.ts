@@ -21,7 +21,7 @@ export function fill(template: string, vars: Vars = {}): string {
   return template
     .split("`")
     .map((segment, i) => {
-      const text = escapeHtml(segment.replace(/\{(\w+)\}/g, (_, name: string) => (name in vars ? String(vars[name]) : "")));
+      const text = escapeHtml(segment.replace(/\{(\w+)\}/g, (_, name: string) => (Object.hasOwn(vars, name) ? String(vars[name]) : "")));
       return i % 2 === 1 ? `<code>${text}</code>` : text;
     })
     .join("");

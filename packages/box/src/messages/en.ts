@@ -140,6 +140,13 @@ const PAGES = {
     "bad-level": "The log level must be debug, info, warning or error.",
     "connect-missing": "Paste a connection token, or fill in the address, the database UUID and the subscription code.",
   },
+  // Asked before a change that replaces the connection or sends it unencrypted
+  confirmHeading: "Replace the box's connection?",
+  confirmReplace: "The box already holds a database's credential. Saving these values replaces it: from now on the box asks for its certificate with the new ones.",
+  confirmPlaintext: "This database's address starts with http://: what the box and the database say to each other travels unencrypted on the network, where anyone on the way can read or change it. Use its https:// address unless the database's vendor says otherwise.",
+  confirmCurrent: "Now",
+  confirmNew: "New",
+  confirmButton: "Save anyway",
   // Diagnostics page
   diagnosticsIntro: "What the box sees of its HTTPS name, the issuer and its clock. Runs at most once every 10 seconds.",
   runAgain: "Run again",

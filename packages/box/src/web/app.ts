@@ -14,7 +14,8 @@ import type { FastifyInstance } from "fastify";
 import { PageKit } from "./page-kit.ts";
 import type { WebDeps, WebState } from "./page-kit.ts";
 import { registerRequestGuard, registerSecurityHeaders } from "./hooks.ts";
-import { httpsOrigin } from "./status.ts";
+import { httpsOrigin, isBoxHostName } from "./status.ts";
+import { lanAddresses } from "../network.ts";
 import type { Form } from "./request-data.ts";
 import { pagesPlugin } from "./routes/pages.ts";
 import { apiPlugin } from "./routes/api.ts";
@@ -42,7 +43,10 @@ export async function registerWeb(app: FastifyInstance, { deps, scheme, state }:
   registerRequestGuard(app, {
     scheme,
     csrf: state.csrf,
-    certificateNames: () => deps.served()?.info.names ?? [],
+    isBoxName: (host) => {
+      const view = deps.view();
+      return isBoxHostName(host, view.https, [view.ip, ...lanAddresses()]);
+    },
     refuse: (request, reply, why) => kit.refuse(request, reply, why),
   });
   registerSecurityHeaders(app, { httpsOrigin: () => httpsOrigin(deps.view().https) });

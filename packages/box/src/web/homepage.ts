@@ -42,13 +42,6 @@ export interface PageContext {
   notice: Notice | null;
 }
 
-/** Shows enough to recognise a value, never enough to use it. */
-export function mask(value: string | null, keep: { start: number; end: number }): string | null {
-  if (value === null) return null;
-  if (value.length < keep.start + keep.end + 4) return "•".repeat(8);
-  return `${value.slice(0, keep.start)}${"•".repeat(8)}${value.slice(value.length - keep.end)}`;
-}
-
 function row(label: string, valueHtml: string): string {
   return `<tr><th scope="row">${escapeHtml(label)}</th><td>${valueHtml}</td></tr>`;
 }
@@ -325,6 +318,42 @@ export function renderMessagePage(status: BoxView, ctx: PageContext, heading: st
   const t = messages(ctx.lang).pages;
   const main = `<section class="error" id="refusal"><h2>${escapeHtml(heading)}</h2><p id="refusal-message">${escapeHtml(message)}</p>
 <p><a href="/">${escapeHtml(t.back)}</a></p></section>`;
+  return layout(status, ctx, { path: "/", main });
+}
+
+/** What a confirmation page shows and carries (the form's own fields, sent again with `confirm=yes`). */
+export interface Confirmation {
+  action: "/connect" | "/credential";
+  /** The fields as posted (the CSRF field excluded), carried in hidden inputs. */
+  fields: Record<string, string>;
+  /** The connection held now and the one asked for, as shown (masked). */
+  current: { server: string | null; dbUuid: string | null };
+  next: { server: string | null; dbUuid: string | null };
+  replacing: boolean;
+  plaintext: boolean;
+}
+
+function connectionRow(label: string, value: { server: string | null; dbUuid: string | null }): string {
+  const parts = [value.server, value.dbUuid].filter((part): part is string => part !== null);
+  return `<tr><th scope="row">${escapeHtml(label)}</th><td><code>${escapeHtml(parts.join(" · "))}</code></td></tr>`;
+}
+
+/** "Replace the box's connection?" (and/or "this address is http://"), with Save anyway and Cancel. */
+export function renderConfirmPage(status: BoxView, ctx: PageContext, confirmation: Confirmation): string {
+  const t = messages(ctx.lang).pages;
+  const hidden = Object.entries(confirmation.fields)
+    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+    .join("");
+  const texts = [confirmation.replacing ? t.confirmReplace : null, confirmation.plaintext ? t.confirmPlaintext : null]
+    .filter((text): text is string => text !== null)
+    .map((text) => `<p>${escapeHtml(text)}</p>`)
+    .join("");
+  const table = confirmation.replacing
+    ? `<table>${connectionRow(t.confirmCurrent, confirmation.current)}${connectionRow(t.confirmNew, confirmation.next)}</table>`
+    : "";
+  const main = `<section class="error" id="confirm"><h2>${escapeHtml(t.confirmHeading)}</h2>${texts}${table}
+<form method="post" action="${confirmation.action}">${csrf(ctx)}${hidden}<input type="hidden" name="confirm" value="yes">
+<button type="submit" id="confirm-save">${escapeHtml(t.confirmButton)}</button> <a href="/" id="confirm-cancel">${escapeHtml(t.cancel)}</a></form></section>`;
   return layout(status, ctx, { path: "/", main });
 }
 

@@ -15,13 +15,13 @@ import { cspNonce, formOf } from "./request-data.ts";
 export interface GuardHookOptions {
   scheme: "http" | "https";
   csrf: CsrfTokens;
-  /** The names of the certificate the box serves now (the Host allowlist includes them). */
-  certificateNames: () => readonly string[];
+  /** Whether a name is one of the box's own HTTPS names now (the Host allowlist takes them exactly). */
+  isBoxName: (host: string) => boolean;
   refuse: (request: FastifyRequest, reply: FastifyReply, why: GuardRefusal) => FastifyReply;
 }
 
 export function registerRequestGuard(app: FastifyInstance, options: GuardHookOptions): void {
-  const hosts: HostPolicy = { machineName: machineName(), certificateNames: options.certificateNames };
+  const hosts: HostPolicy = { machineName: machineName(), isBoxName: options.isBoxName };
   app.addHook("preHandler", async (request, reply) => {
     const checks = guardChecks(request.method, request.routeOptions.url);
     const form = checks.originAndToken ? formOf(request) : null;

@@ -18,9 +18,11 @@ import { chooseLang, LANG_COOKIE } from "./i18n.ts";
 import { cookieHeader, CSRF_COOKIE, CsrfTokens, hostOf, parseCookies } from "./request-guard.ts";
 import type { GuardRefusal } from "./request-guard.ts";
 import { AdminSessions } from "./admin-password.ts";
-import { mask, renderMessagePage } from "./homepage.ts";
-import type { PageContext } from "./homepage.ts";
+import { renderConfirmPage, renderMessagePage } from "./homepage.ts";
+import { maskedCode, maskedUuid } from "../secrets.ts";
+import type { Confirmation, PageContext } from "./homepage.ts";
 import { cspNonce } from "./request-data.ts";
+import { clip, RequestLog } from "./request-log.ts";
 import type { BoxView } from "./status.ts";
 
 export const SESSION_COOKIE = "boxcert_session";
@@ -51,10 +53,12 @@ export interface WebDeps {
 export interface WebState {
   csrf: CsrfTokens;
   sessions: AdminSessions;
+  /** The refusals any web page can cause, logged at a bounded rate (request-log.ts). */
+  requestLog: RequestLog;
 }
 
-export function newWebState(clock: Clock): WebState {
-  return { csrf: new CsrfTokens(), sessions: new AdminSessions(clock) };
+export function newWebState(clock: Clock, logger: Logger): WebState {
+  return { csrf: new CsrfTokens(), sessions: new AdminSessions(clock), requestLog: new RequestLog(logger, { now: clock }) };
 }
 
 export interface Asset {
@@ -83,8 +87,15 @@ function fingerprint(chainPem: string): { fingerprint256: string; serial: string
   }
 }
 
+/** A query field, own properties only: `?notice=constructor` or `?__proto__=` name nothing here. */
 function queryField(request: FastifyRequest, name: string): unknown {
-  return (request.query as Record<string, unknown> | undefined)?.[name];
+  const query = request.query as Record<string, unknown> | undefined;
+  return query && Object.hasOwn(query, name) ? query[name] : undefined;
+}
+
+/** The notice a `?notice=` names, when it is one of ours (an own key of the catalogue, not an inherited name). */
+function noticeOf(value: unknown, lang: Lang): Notice | null {
+  return typeof value === "string" && Object.hasOwn(messages(lang).pages.notices, value) ? (value as Notice) : null;
 }
 
 export type Refusal = GuardRefusal | "login-needed" | "wrong-password" | "too-many";
@@ -147,7 +158,6 @@ export class PageKit {
     const config = deps.config();
     const served = deps.served();
     const details = served ? fingerprint(served.chainPem) : null;
-    const notice = queryField(request, "notice");
     const host = hostOf(request.headers.host);
     return {
       lang,
@@ -160,10 +170,10 @@ export class PageKit {
       byIp: scheme === "http" && host !== null && (/^[\d.]+$/.test(host) || host.includes(":")),
       admin: { passwordSet: config.adminPassword !== null, loggedIn: this.loggedIn(request) },
       credential: this.adminOk(request)
-        ? { dbUuid: mask(config.dbUuid, { start: 4, end: 4 }), enterpriseCode: mask(config.enterpriseCode, { start: 0, end: 2 }) }
+        ? { dbUuid: maskedUuid(config.dbUuid), enterpriseCode: maskedCode(config.enterpriseCode) }
         : { dbUuid: config.dbUuid ? "••••••••" : null, enterpriseCode: config.enterpriseCode ? "••••••••" : null },
       certificate: served && details ? { chainPem: served.chainPem, ...details } : null,
-      notice: typeof notice === "string" && notice in messages(lang).pages.notices ? (notice as Notice) : null,
+      notice: noticeOf(queryField(request, "notice"), lang),
     };
   }
 
@@ -179,11 +189,17 @@ export class PageKit {
   }
 
   refuse(request: FastifyRequest, reply: FastifyReply, why: Refusal, code = 403): FastifyReply {
-    this.deps.logger.warn(
-      { event: "request_refused", why, path: request.url, origin: request.headers.origin ?? null, host: request.headers.host ?? null },
+    this.state.requestLog.refused(
+      why,
+      { path: clip(request.url), origin: clip(request.headers.origin), host: clip(request.headers.host) },
       "a request to the homepage was refused",
     );
     return this.message(request, reply, code, (t) => t.refused, (t) => t.refusals[why]);
+  }
+
+  /** Asks before a change that replaces the connection or sends it over http:// (homepage.ts renderConfirmPage). */
+  confirm(request: FastifyRequest, reply: FastifyReply, confirmation: Confirmation): FastifyReply {
+    return this.sendPage(reply, renderConfirmPage(this.deps.view(), this.pageContext(request, reply), confirmation));
   }
 
   badInput(request: FastifyRequest, reply: FastifyReply, text: (t: PageMessages) => string): FastifyReply {

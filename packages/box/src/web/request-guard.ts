@@ -7,9 +7,12 @@
  *     The secret is made at each start, so a form from before a restart is refused ("reload the page").
  *   - Origin: when the browser sends one, it must be the box's own origin (scheme of the listener, the Host
  *     the request was sent to). A page on another site cannot post here even with a stolen token.
- *   - Host: the name the request was sent to must be one the box answers to (an IP address, localhost, the
- *     machine's name, or a name of the box's certificate), so a DNS-rebinding page (evil.example resolving
- *     to the box) cannot make itself "same origin".
+ *   - Host: the name the request was sent to must be one the box answers to, so a DNS-rebinding page
+ *     (evil.example resolving to the box) can neither make itself "same origin" nor read the box's pages.
+ *     Accepted: an IP address literal, localhost, the machine's name (and `.local`), and the box's own
+ *     HTTPS names exactly: each of its addresses encoded under its label and zone (ownHostNames in
+ *     status.ts), never "anything under *.<label>.<zone>". A rebinding attack needs a name the attacker
+ *     controls; an IP literal or the machine's name is never one, so those need no list.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
@@ -37,13 +40,14 @@ export class CsrfTokens {
   }
 }
 
+/** The cookies by name; an object without a prototype, so `__proto__` or `constructor` is just a name. */
 export function parseCookies(header: string | undefined): Record<string, string> {
-  const cookies: Record<string, string> = {};
+  const cookies = Object.create(null) as Record<string, string>;
   for (const part of (header ?? "").split(";")) {
     const eq = part.indexOf("=");
     if (eq <= 0) continue;
     const name = part.slice(0, eq).trim();
-    if (!(name in cookies)) {
+    if (!Object.hasOwn(cookies, name)) {
       try {
         cookies[name] = decodeURIComponent(part.slice(eq + 1).trim());
       } catch {
@@ -78,8 +82,8 @@ export function hostOf(hostHeader: string | undefined): string | null {
 export interface HostPolicy {
   /** The machine's own name (os.hostname()), also accepted with `.local`. */
   machineName: string;
-  /** The certificate's names (`*.<label>.<zone>`, `<label>.<zone>`), when the box has one. */
-  certificateNames: () => readonly string[];
+  /** Whether a name is one of the box's own HTTPS names (`192-168-1-42.<label>.<zone>` for one of its addresses). */
+  isBoxName: (host: string) => boolean;
 }
 
 export function isOwnHost(host: string | null, policy: HostPolicy): boolean {
@@ -87,7 +91,7 @@ export function isOwnHost(host: string | null, policy: HostPolicy): boolean {
   if (isIP(host) !== 0 || host === "localhost") return true;
   const machine = policy.machineName.toLowerCase();
   if (host === machine || host === `${machine}.local`) return true;
-  return policy.certificateNames().some((name) => (name.startsWith("*.") ? host.endsWith(name.slice(1)) && !host.slice(0, -name.length + 1).includes(".") : host === name));
+  return policy.isBoxName(host);
 }
 
 export type GuardRefusal = "foreign-origin" | "foreign-host" | "csrf";
@@ -100,21 +104,21 @@ export interface GuardChecks {
   originAndToken: boolean;
 }
 
-/** Routes the guard never applies to, whatever the method: a device API any page may call (CORS). */
+/**
+ * Routes the guard never applies to, whatever the method: the device API any page may call (CORS), by any
+ * name. Only /api/ping, by choice: it answers "a box is here" and nothing about it. The POS page calls the
+ * box by its own HTTPS name, which the Host check accepts, so it needs no exemption.
+ */
 export const GUARD_EXEMPT: readonly string[] = ["/api/ping"];
 
-/** The GET routes whose Host is checked: the log download (the logs are the box's, not a public fact). */
-const HOST_CHECKED_GETS: readonly string[] = ["/logs/download"];
-
 /**
- * The policy: every POST gets every check; a GET (and HEAD, OPTIONS) only the Host check, and only on
- * HOST_CHECKED_GETS. To check the Host of every GET but the exempt routes, return `host: true` for them.
+ * The policy: every POST gets every check; every other method the Host check (a page, the status API, the
+ * diagnostics, the log download, the assets: none is readable through a rebinding name).
  * A request that matched no route (a 404) is not guarded: there is nothing to protect.
  */
 export function guardChecks(method: string, route: string | undefined): GuardChecks {
   if (route === undefined || GUARD_EXEMPT.includes(route)) return { host: false, originAndToken: false };
-  if (method === "POST") return { host: true, originAndToken: true };
-  return { host: HOST_CHECKED_GETS.includes(route), originAndToken: false };
+  return { host: true, originAndToken: method === "POST" };
 }
 
 export interface GuardInput {

@@ -7,8 +7,8 @@
  * GET /api/status serializer below, whose JSON is a contract (`certificate.errorCode` is exactly
  * "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 404").
  */
-import { isIPv6 } from "node:net";
-import { boxHostname, formatErrorCode } from "@boxcert/shared";
+import { isIP, isIPv6 } from "node:net";
+import { boxHostname, decodeAddress, formatErrorCode } from "@boxcert/shared";
 import type { BoxErrorCode, LogLevel, RefusalReason } from "@boxcert/shared";
 import type { BoxError, CertificateStatus } from "../certificate/check.ts";
 import { certificateStatus } from "../certificate/check.ts";
@@ -132,6 +132,26 @@ export function httpsNameFor(ip: string, names: readonly string[], port: number)
     host = null;
   }
   return { label, zone: zone.join("."), host, port };
+}
+
+/** An address in one spelling, so `fd00::1` and `fd00:0:0:0:0:0:0:1` compare equal. */
+function canonicalAddress(ip: string): string {
+  return isIPv6(ip) ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip;
+}
+
+/**
+ * Whether `host` is one of the box's own HTTPS names: exactly `<one of its addresses, encoded>.<label>.<zone>`
+ * (the Host allowlist; request-guard.ts). Not any name under the wildcard: the issuer's zone may not be
+ * ours to trust (docs/box.md "Which names the box answers to").
+ */
+export function isBoxHostName(host: string, https: HttpsName | null, addresses: readonly string[]): boolean {
+  if (!https) return false;
+  const suffix = `.${https.label}.${https.zone}`.toLowerCase();
+  const lower = host.toLowerCase();
+  if (!lower.endsWith(suffix)) return false;
+  const first = lower.slice(0, -suffix.length);
+  const ip = first.includes(".") ? null : decodeAddress(first);
+  return ip !== null && addresses.some((address) => isIP(address) !== 0 && canonicalAddress(address) === canonicalAddress(ip));
 }
 
 /** `https://192-168-1-42.<label>.<zone>:8443`, or null when the box has no HTTPS name. */

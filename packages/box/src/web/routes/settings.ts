@@ -6,11 +6,12 @@
 import type { FastifyInstance } from "fastify";
 import { isLogLevel } from "@boxcert/shared";
 import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField } from "../../config.ts";
-import type { Connection } from "../../config.ts";
+import type { BoxConfig, Connection } from "../../config.ts";
 import { logDownloadName, readAllLogs } from "../../logs.ts";
 import { hashPassword, passwordProblem, verifyPassword } from "../admin-password.ts";
 import type { PageKit } from "../page-kit.ts";
 import { formOf } from "../request-data.ts";
+import { maskedUuid } from "../../secrets.ts";
 import type { Form } from "../request-data.ts";
 
 function hasValue(value: string | undefined): value is string {
@@ -24,6 +25,22 @@ function connectionOf(form: Form): Connection | "connect-missing" {
     return parseConnection({ server: form.server, dbUuid: form.dbUuid, enterpriseCode: form.enterpriseCode });
   }
   return "connect-missing";
+}
+
+/** The fields a confirmation page carries back: the form as posted, without its CSRF token and `confirm`. */
+function carried(form: Form, names: readonly string[]): Record<string, string> {
+  return Object.fromEntries(names.filter((name) => hasValue(form[name])).map((name) => [name, form[name] as string]));
+}
+
+/**
+ * Whether saving `next` replaces a credential the box holds: a pasted token or a typo must not silently
+ * disconnect a working box. Whether the held one works, the box cannot know for sure (an issuer outage is
+ * not the credential's fault), so any held credential that differs is asked about.
+ */
+function replaces(current: BoxConfig, next: { server?: string; dbUuid: string; enterpriseCode: string }): boolean {
+  if (current.dbUuid === null || current.enterpriseCode === null) return false;
+  const serverChanges = next.server !== undefined && current.server !== null && next.server !== current.server;
+  return serverChanges || next.dbUuid !== current.dbUuid || next.enterpriseCode !== current.enterpriseCode;
 }
 
 /** Runs parse; a ConfigError is bad input (its message shown), anything else a bug. */
@@ -47,8 +64,19 @@ export async function settingsPlugin(app: FastifyInstance, { kit }: { kit: PageK
       enterpriseCode: parseCredentialField("subscription code", form.enterpriseCode ?? ""),
     }));
     if (credential instanceof ConfigError) return kit.badInput(request, reply, () => credential.message);
+    const current = deps.config();
+    if (form.confirm !== "yes" && replaces(current, credential)) {
+      return kit.confirm(request, reply, {
+        action: "/credential",
+        fields: carried(form, ["dbUuid", "enterpriseCode"]),
+        current: { server: null, dbUuid: maskedUuid(current.dbUuid) },
+        next: { server: null, dbUuid: maskedUuid(credential.dbUuid) },
+        replacing: true,
+        plaintext: false,
+      });
+    }
     await deps.changeConfig(credential);
-    deps.logger.info({ event: "credential_set", dbUuid: credential.dbUuid, from: "homepage" }, "credential set from the homepage");
+    deps.logger.info({ event: "credential_set", dbUuid: maskedUuid(credential.dbUuid), from: "homepage" }, "credential set from the homepage");
     deps.checkAgain();
     return kit.done(reply, "credential");
   });
@@ -67,11 +95,26 @@ export async function settingsPlugin(app: FastifyInstance, { kit }: { kit: PageK
   });
 
   app.post("/connect", admin, async (request, reply) => {
-    const connection = parsed(() => connectionOf(formOf(request)));
+    const form = formOf(request);
+    const connection = parsed(() => connectionOf(form));
     if (connection instanceof ConfigError) return kit.badInput(request, reply, () => connection.message);
     if (connection === "connect-missing") return kit.badInput(request, reply, (t) => t.inputErrors["connect-missing"]);
+    const current = deps.config();
+    const replacing = replaces(current, connection);
+    const plaintext = new URL(connection.server).protocol === "http:";
+    if (form.confirm !== "yes" && (replacing || plaintext)) {
+      return kit.confirm(request, reply, {
+        action: "/connect",
+        fields: carried(form, hasValue(form.token) ? ["token"] : ["server", "dbUuid", "enterpriseCode"]),
+        current: { server: current.server, dbUuid: maskedUuid(current.dbUuid) },
+        next: { server: connection.server, dbUuid: maskedUuid(connection.dbUuid) },
+        replacing,
+        plaintext,
+      });
+    }
     await deps.changeConfig(connection);
-    deps.logger.info({ event: "connected", server: connection.server, dbUuid: connection.dbUuid, from: "homepage" }, "connected to a database from the homepage");
+    if (plaintext) deps.logger.warn({ event: "server_plaintext", server: connection.server }, "the database's address is http://: the box's requests to it are not encrypted");
+    deps.logger.info({ event: "connected", server: connection.server, dbUuid: maskedUuid(connection.dbUuid), from: "homepage" }, "connected to a database from the homepage");
     deps.checkAgain();
     return kit.done(reply, "connected");
   });
