@@ -16,7 +16,7 @@ import type { Command } from "commander";
 import { buildBox } from "./box.ts";
 import { CHECK_INTERVAL_MS } from "./certificate/renewal.ts";
 import { asArgument, formatHostPort, LOG_LEVELS, MAX_TIMER_MS, parseDuration, parseHostPort, parseLogLevel, parsePort } from "@boxcert/shared";
-import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, updateConfig } from "./config.ts";
+import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, updateConfig, urlSecretProblem } from "./config.ts";
 import type { Connection } from "./config.ts";
 import type { LogLevel } from "./config.ts";
 import { dataPaths, ensureDataDir } from "./data-dir.ts";
@@ -96,7 +96,9 @@ async function runAgent(flags: BoxFlags, cmd: Command): Promise<void> {
   } catch {
     fail(cmd, `--issuer is not a valid URL: "${flags.issuer}"`);
   }
-  if (issuerUrl.protocol !== "https:" && issuerUrl.protocol !== "http:") fail(cmd, `--issuer must be an https:// (or http://) URL, not "${flags.issuer}"`);
+  if (issuerUrl.protocol !== "https:" && issuerUrl.protocol !== "http:") fail(cmd, `--issuer must be an https:// (or http://) URL, not "${issuerUrl.protocol}"`);
+  const secret = urlSecretProblem(issuerUrl);
+  if (secret) fail(cmd, `--issuer ${secret}`);
   let issuerCa: string | undefined;
   if (flags.issuerCa) {
     try {
@@ -168,6 +170,9 @@ async function connect(flags: { token?: string; server?: string; dbUuid?: string
     await updateConfig(paths, connection);
   } catch (err) {
     fail(cmd, (err as Error).message);
+  }
+  if (new URL(connection.server).protocol === "http:") {
+    console.error(`warning: ${connection.server} is http://: what the box and the database say to each other travels unencrypted`);
   }
   console.log(`connected to ${connection.server} (database ${connection.dbUuid}); the running box picks it up at its next check or when its homepage is opened`);
 }

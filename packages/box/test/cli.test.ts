@@ -69,6 +69,9 @@ test("bad flags: one clear line and a non-zero exit", async (t) => {
     [["box", "--issuer", "http://127.0.0.1:1"], /required option '--data-dir <dir>'/],
     [["box", "--data-dir", temp.dir], /required option '--issuer <url>'/],
     [["box", "--data-dir", temp.dir, "--issuer", "ftp://x"], /--issuer must be an https:\/\//],
+    [["box", "--data-dir", temp.dir, "--issuer", "https://vendor:hunter2@issuer.example"], /--issuer must not contain a user name or password/],
+    [["box", "--data-dir", temp.dir, "--issuer", "https://issuer.example/?key=hunter2"], /--issuer must not contain a query/],
+    [["box", "connect", "--data-dir", temp.dir, "--server", "https://erp.example/?apikey=hunter2", "--db-uuid", "U", "--enterprise-code", "C"], /server URL must not contain a query/],
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--http-port", "abc"], /--http-port .* invalid/],
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--ip", "not-an-ip"], /--ip is not an IP address/],
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--log-level", "loud"], /log level must be one of/],
@@ -90,6 +93,7 @@ test("bad flags: one clear line and a non-zero exit", async (t) => {
     assert.notEqual(result.code, 0, args.join(" "));
     assert.match(result.stderr, pattern, args.join(" "));
     assert.equal(result.stderr.trim().split("\n").length, 1, `more than one line for ${args.join(" ")}: ${result.stderr}`);
+    assert.ok(!result.stderr.includes("hunter2"), `the secret is repeated: ${result.stderr}`);
   });
 });
 
