@@ -7,9 +7,12 @@ import { test } from "node:test";
 import type { TestContext } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import https from "node:https";
 import { readFile, writeFile } from "node:fs/promises";
 import { ConfigError, parseConnectionToken, parseServerUrl, readConfig, formatConnectionToken } from "../src/config.ts";
 import { readAllLogs } from "../src/logs.ts";
+import { outcomeOf } from "../src/diagnostics/dns.ts";
+import { fill } from "../src/diagnostics/render.ts";
 import { startTestIssuer } from "./helpers/test-issuer.ts";
 import { connectedDir, startBox } from "./helpers/fixture.ts";
 import type { BoxFixture } from "./helpers/fixture.ts";
@@ -57,7 +60,7 @@ async function session(port: number): Promise<Session> {
   };
 }
 
-async function connectedBox(t: TestContext, credential?: { dbUuid: string; enterpriseCode: string }): Promise<BoxFixture> {
+async function connectedBox(t: TestContext, credential?: { dbUuid: string; enterpriseCode: string }): Promise<BoxFixture & { issuerCa: string }> {
   const issuer = await startTestIssuer();
   const temp = await connectedDir(credential);
   const fixture = await startBox({ issuerUrl: issuer.url, lanResolvers: ["127.0.0.1:9"], zoneDns: ["127.0.0.1:9"] }, temp.dir);
@@ -66,7 +69,7 @@ async function connectedBox(t: TestContext, credential?: { dbUuid: string; enter
     await issuer.close();
     await temp.cleanup();
   });
-  return fixture;
+  return { ...fixture, issuerCa: issuer.ca.pem };
 }
 
 async function logLines(fixture: BoxFixture): Promise<Array<Record<string, unknown>>> {
@@ -101,8 +104,22 @@ test("DNS rebinding: every route but /api/ping answers only to the box's own nam
   const ping = await request(httpPort, "/api/ping", { headers: { host: "attacker.example" } });
   assert.equal(ping.status, 200);
   assert.ok(!ping.body.includes(status.identifier));
-  // The same policy on the HTTPS listener (both serve the same routes).
-  assert.ok(httpsPort > 0);
+  // The same policy on the HTTPS listener (both serve the same routes), over verified TLS.
+  const overTls = (host: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = https.request(
+        { host: "127.0.0.1", port: httpsPort, path: "/api/status", servername: own, ca: fixture.issuerCa, headers: { host: `${host}:${httpsPort}` }, agent: false },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+  assert.equal(await overTls("attacker.example"), 403);
+  assert.equal(await overTls(`evil.${label}.${zone.join(".")}`), 403);
+  assert.equal(await overTls(own), 200);
 });
 
 test("request values never match inherited names: ?notice=constructor and friends are a normal page", async (t) => {
@@ -127,6 +144,15 @@ test("request values never match inherited names: ?notice=constructor and friend
   const bad = await s.post("/log-level", { level: "constructor" });
   assert.equal(bad.status, 400);
   assert.equal((await logLines(fixture)).filter((line) => (line.level as number) >= 50).length, 0, "no error logged");
+});
+
+test("the other look-ups by a value from outside: a resolver's error code, a template's names", () => {
+  for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+    assert.equal(outcomeOf(name), "error", `resolver code ${name}`);
+    assert.equal(fill(`a {${name}} b`), "a  b", `template name ${name}`);
+  }
+  assert.equal(outcomeOf("ENOTFOUND"), "nxdomain");
+  assert.equal(fill("{x}!", { x: "y" }), "y!");
 });
 
 test("a page that makes the browser send thousands of refused requests writes a few lines and one summary", async (t) => {
