@@ -8,9 +8,16 @@
  *   longest; when all of its connections are in the middle of a query, the new one is refused;
  * - otherwise, at `maxConnections`, the client holding the most connections (among those with one idle)
  *   loses the one idle the longest; when no connection anywhere is idle, the new one is refused.
- * A connection in the middle of a query (a partial frame read, or an answer the client has not read yet)
+ * A connection in the middle of a query (a partial frame read, or an answer not yet handed to the kernel)
  * is never closed to make room: closing it would lose a query, closing an idle one loses nothing (RFC 7766
- * 6.2.3 lets a server close idle connections at any time, and clients reconnect).
+ * 6.2.4: a server may close idle connections, and clients retry what was left unanswered).
+ *
+ * Knot (`tcp-max-clients`) and NSD (`tcp-count`) have a global cap only: at it they stop accepting (the
+ * newcomer waits in the kernel's queue; NSD's `tcp-reject-overflow` closes it instead). Unbound
+ * (`tcp-connection-limit`) and dnsdist (`setMaxTCPConnectionsPerClient`) limit each client, and close the
+ * newcomer of a client at its limit. Here an idle connection goes first in both cases: the newcomer carries
+ * a query about to be asked, the idle one none. A hoarding client fares the same either way (it keeps its
+ * share and no more), while a new user behind a NAT or a resolver farm at its limit is served, not refused.
  */
 import { parseIPv4, parseIPv6 } from "./ranges.ts";
 

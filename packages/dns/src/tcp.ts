@@ -16,8 +16,8 @@ export interface TcpLimits extends ConnectionLimits {
 /**
  * 256 connections: far more than the resolvers that ask an authoritative server at once over TCP (most ask
  * over UDP), far below a process's descriptor limit. 16 per client: a resolver pipelines its queries on one
- * connection (RFC 7766 6.2.1 asks clients to reuse one), so an address needs few; 16 leaves room for a resolver
- * farm or a NAT behind one address, while one client holds at most 1/16 of the cap.
+ * connection per server (RFC 7766 6.2.2), so an address needs few; 16 leaves room for a resolver farm or a NAT
+ * behind one address, while one client holds at most 1/16 of the cap.
  */
 export const DEFAULT_TCP_LIMITS: TcpLimits = { idleTimeoutMs: 10_000, maxConnections: 256, maxPerClient: 16 };
 
