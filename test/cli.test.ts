@@ -22,4 +22,8 @@ test("a known component's help is its own", async () => {
   const { code, stdout } = await boxcert(["dns", "--help"]);
   assert.equal(code, 0);
   assert.match(stdout, /Usage: boxcert dns/);
+  // The TCP limits and their defaults (commander wraps the descriptions: compare with the lines joined).
+  const help = stdout.replace(/\s+/g, " ");
+  for (const flag of ["--tcp-max-connections <n>", "--tcp-max-per-client <n>", "--tcp-idle-timeout <duration>"]) assert.ok(help.includes(flag), flag);
+  for (const text of ["(default: 256)", "(default: 16, or the cap if lower)", "(default: 10s)"]) assert.ok(help.includes(text), text);
 });

@@ -288,6 +288,9 @@ const badFlags: Array<[string[], RegExp]> = [
   [["--zone", ZONE, "--listen", "127.0.0.1:5353", "--allow", "10.0.0.0/33"], /"10\.0\.0\.0\/33" is not a CIDR range/],
   [["--zone", ZONE, "--listen", "0.0.0.0:5353"], /give --ns NAME=IP/],
   [["--zone", ZONE, "--listen", "127.0.0.1:5353", "--log-level", "loud"], /"loud" is not a log level/],
+  [["--zone", ZONE, "--listen", "127.0.0.1:5353", "--tcp-max-per-client", "0"], /"0" is not a number of connections from 1 to 65535/],
+  [["--zone", ZONE, "--listen", "127.0.0.1:5353", "--tcp-idle-timeout", "100ms"], /"100ms" is shorter than 1s/],
+  [["--zone", ZONE, "--listen", "127.0.0.1:5353", "--tcp-max-connections", "8", "--tcp-max-per-client", "9"], /--tcp-max-per-client 9 is above --tcp-max-connections 8/],
 ];
 
 for (const [args, message] of badFlags) {

@@ -2,11 +2,23 @@
 import type { Command } from "commander";
 import { Option } from "commander";
 import pino, { type Logger } from "pino";
-import { startDnsServer, startMetricsEndpoint, type RunningDnsServer, type RunningMetricsEndpoint } from "./server.ts";
+import { DEFAULT_TCP_LIMITS, startDnsServer, startMetricsEndpoint, type RunningDnsServer, type RunningMetricsEndpoint } from "./server.ts";
 import { openDnsZone } from "./zone-loader.ts";
-import { prometheusText, recordAnswer } from "./metrics.ts";
+import { prometheusText, recordAnswer, recordTcpClose } from "./metrics.ts";
 import { asArgument, formatHostPort, LOG_LEVELS, parseLogLevel, pinoLevel } from "@boxcert/shared";
-import { buildDnsConfig, collect, parseAddressPort, parseAllow, parseDomainName, parseNameServer, parseZone, type DnsFlags } from "./options.ts";
+import {
+  buildDnsConfig,
+  buildTcpLimits,
+  collect,
+  parseAddressPort,
+  parseAllow,
+  parseConnectionCount,
+  parseDomainName,
+  parseIdleTimeout,
+  parseNameServer,
+  parseZone,
+  type DnsFlags,
+} from "./options.ts";
 
 export interface RunningDns {
   port: number;
@@ -19,11 +31,12 @@ export interface RunningDns {
 /** Starts everything `boxcert dns` runs; undoes what was started when a later step fails. */
 export async function runDns(flags: DnsFlags, logger: Logger): Promise<RunningDns> {
   const config = buildDnsConfig(flags);
+  const tcp = buildTcpLimits(flags);
   const zone = await openDnsZone(flags.store, logger);
   let server: RunningDnsServer | null = null;
   let metrics: RunningMetricsEndpoint | null = null;
   try {
-    server = await startDnsServer({ host: flags.listen.host, port: flags.listen.port, config, zone, logger, metrics: { recordAnswer } });
+    server = await startDnsServer({ host: flags.listen.host, port: flags.listen.port, config, zone, logger, metrics: { recordAnswer, recordTcpClose }, tcp });
     if (flags.metrics) {
       metrics = await startMetricsEndpoint({ host: flags.metrics.host, port: flags.metrics.port, text: prometheusText, logger });
     }
@@ -39,6 +52,7 @@ export async function runDns(flags: DnsFlags, logger: Logger): Promise<RunningDn
       nameServers: config.nameServers,
       caa: config.caa,
       allow: config.allow,
+      tcp,
       metrics: metrics ? formatHostPort({ host: flags.metrics!.host, port: metrics.port }) : null,
     },
     "dns listening (UDP and TCP)",
@@ -68,6 +82,9 @@ export function registerDnsCommand(program: Command): void {
     .option("--allow <ranges>", "comma-separated CIDR ranges encoded addresses must fall in (replaces the private-range default)", parseAllow)
     .option("--hostmaster <name>", "SOA mailbox as a domain name (default: hostmaster.<zone>)", (v: string) => parseDomainName(v, "hostmaster name"))
     .option("--metrics <ip:port>", "serve GET /metrics (Prometheus text) on this address", asArgument(parseAddressPort))
+    .option("--tcp-max-connections <n>", `TCP connections open at once, all clients together (default: ${DEFAULT_TCP_LIMITS.maxConnections})`, asArgument(parseConnectionCount))
+    .option("--tcp-max-per-client <n>", `TCP connections open at once from one IPv4 address or IPv6 /64 (default: ${DEFAULT_TCP_LIMITS.maxPerClient}, or the cap if lower)`, asArgument(parseConnectionCount))
+    .option("--tcp-idle-timeout <duration>", `close a TCP connection idle this long, 1s to 2m (default: ${DEFAULT_TCP_LIMITS.idleTimeoutMs / 1000}s)`, asArgument(parseIdleTimeout))
     .addOption(new Option("--log-level <level>", `${LOG_LEVELS.join(", ")}; debug logs one line per query`).argParser(asArgument(parseLogLevel)).default("info"))
     .action(async (flags: DnsFlags) => {
       const logger = pino({ level: pinoLevel(flags.logLevel), base: { component: "dns" } });

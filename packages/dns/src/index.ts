@@ -9,6 +9,8 @@ export {
   type DnsServerOptions,
   type RunningDnsServer,
   type TcpLimits,
+  type TcpCloseRecorder,
+  type TcpCloseReason,
 } from "./server.ts";
 export { registerDnsCommand, runDns, type RunningDns } from "./cli.ts";
 export { buildDnsConfig, type DnsFlags } from "./options.ts";

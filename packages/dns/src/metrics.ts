@@ -3,9 +3,11 @@
  * Recording is a Map increment or two per query; the text is built only when scraped.
  *
  * Label values are bounded: rcodes are the few answer.ts sends, and query types outside a fixed list are
- * counted as "OTHER", so a client sending every type number cannot grow the series without limit.
+ * counted as "OTHER", so a client sending every type number cannot grow the series without limit; the
+ * reasons a TCP connection is closed are a fixed list (tcp.ts).
  */
 import type { Answer } from "./zone.ts";
+import { TCP_CLOSE_REASONS, type TcpCloseReason } from "./tcp.ts";
 
 const RCODES = ["NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "NOTIMP", "SERVFAIL", "BADVERS"] as const;
 const QTYPES = new Set([
@@ -18,6 +20,7 @@ export class DnsMetrics {
   private readonly queries = new Map<string, number>();
   private dropped = 0;
   private truncated = 0;
+  private readonly tcpClosed = new Map<TcpCloseReason, number>(TCP_CLOSE_REASONS.map((reason) => [reason, 0]));
 
   /** One call per packet answer() handled, dropped ones included. */
   recordAnswer(answer: Answer): void {
@@ -29,6 +32,11 @@ export class DnsMetrics {
     }
     this.responses.set(answer.rcode, (this.responses.get(answer.rcode) ?? 0) + 1);
     if (answer.response.length > 2 && (answer.response[2]! & 0x02) !== 0) this.truncated++;
+  }
+
+  /** One call per TCP connection the server closed (not those the client closed). */
+  recordTcpClose(reason: TcpCloseReason): void {
+    this.tcpClosed.set(reason, (this.tcpClosed.get(reason) ?? 0) + 1);
   }
 
   prometheusText(): string {
@@ -45,6 +53,9 @@ export class DnsMetrics {
       "# HELP boxcert_dns_truncated_total UDP responses sent truncated (TC) because the answer did not fit.",
       "# TYPE boxcert_dns_truncated_total counter",
       `boxcert_dns_truncated_total ${this.truncated}`,
+      "# HELP boxcert_dns_tcp_closed_total TCP connections the server closed, by reason (idle_timeout; client_limit, global_cap: an idle one closed to make room; refused_*: a new one closed, none being idle).",
+      "# TYPE boxcert_dns_tcp_closed_total counter",
+      ...[...this.tcpClosed].map(([reason, n]) => `boxcert_dns_tcp_closed_total{reason="${reason}"} ${n}`),
     ];
     return `${lines.join("\n")}\n`;
   }
@@ -59,6 +70,10 @@ const processMetrics = new DnsMetrics();
 
 export function recordAnswer(answer: Answer): void {
   processMetrics.recordAnswer(answer);
+}
+
+export function recordTcpClose(reason: TcpCloseReason): void {
+  processMetrics.recordTcpClose(reason);
 }
 
 export function prometheusText(): string {

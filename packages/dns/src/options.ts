@@ -1,10 +1,11 @@
 /**
  * The command line of `boxcert dns`, validated once at the edge: every value below this file is typed and
- * already checked (zone syntax, NAME=IP pairs, CIDR ranges, HOST:PORT).
+ * already checked (zone syntax, NAME=IP pairs, CIDR ranges, HOST:PORT, TCP limits).
  */
 import { isIP } from "node:net";
 import { InvalidArgumentError } from "commander";
-import { isZone, parseHostPort, type HostPort, type LogLevel } from "@boxcert/shared";
+import { isZone, parseDuration, parseHostPort, ValueError, type HostPort, type LogLevel } from "@boxcert/shared";
+import { DEFAULT_TCP_LIMITS, type TcpLimits } from "./tcp.ts";
 import { DEFAULT_ALLOW, DEFAULT_TTL, type DnsConfig, type NameServer } from "./zone.ts";
 
 /** The flags as commander hands them over (after the per-flag parsers below). */
@@ -18,7 +19,22 @@ export interface DnsFlags {
   hostmaster?: string;
   metrics?: HostPort;
   logLevel: LogLevel;
+  /** TCP limits; DEFAULT_TCP_LIMITS for those left out. */
+  tcpMaxConnections?: number;
+  tcpMaxPerClient?: number;
+  /** Milliseconds. */
+  tcpIdleTimeout?: number;
 }
+
+/**
+ * The most connections a limit may allow: each connection may hold two 64 KiB frames, so more could hold
+ * gigabytes, and would pass a usual descriptor limit long before.
+ */
+export const MAX_TCP_CONNECTIONS = 65_535;
+/** A client far away needs a round trip or two between queries on one connection. */
+const MIN_IDLE_TIMEOUT_MS = 1000;
+/** NSD's default; longer only lets idle connections pile up (RFC 7766 6.2.3 speaks of seconds). */
+const MAX_IDLE_TIMEOUT_MS = 120_000;
 
 /** Commander's accumulator for repeatable flags (`--ns a=1 --ns b=2`). */
 export function collect<T>(parse: (value: string) => T): (value: string, previous: T[] | undefined) => T[] {
@@ -71,6 +87,34 @@ export function parseAllow(value: string): string[] {
   const ranges = value.split(",").map((part) => part.trim()).filter((part) => part !== "");
   if (ranges.length === 0) throw new InvalidArgumentError(`--allow "${value}" names no range`);
   return ranges.map(parseCidr);
+}
+
+/** `--tcp-max-connections`, `--tcp-max-per-client`: a whole number of connections. */
+export function parseConnectionCount(value: string): number {
+  const text = value.trim();
+  const count = Number(text);
+  if (!/^\d{1,6}$/.test(text) || count < 1 || count > MAX_TCP_CONNECTIONS) {
+    throw new ValueError(`"${value}" is not a number of connections from 1 to ${MAX_TCP_CONNECTIONS}`);
+  }
+  return count;
+}
+
+/** `--tcp-idle-timeout`: a duration from 1s to 2m. */
+export function parseIdleTimeout(value: string): number {
+  return parseDuration(value, { min: MIN_IDLE_TIMEOUT_MS, max: MAX_IDLE_TIMEOUT_MS });
+}
+
+/** The TCP listener's limits, from the flags and DEFAULT_TCP_LIMITS; a per-client limit above the cap is a mistake. */
+export function buildTcpLimits(flags: DnsFlags): TcpLimits {
+  const limits: TcpLimits = {
+    maxConnections: flags.tcpMaxConnections ?? DEFAULT_TCP_LIMITS.maxConnections,
+    maxPerClient: flags.tcpMaxPerClient ?? Math.min(DEFAULT_TCP_LIMITS.maxPerClient, flags.tcpMaxConnections ?? Infinity),
+    idleTimeoutMs: flags.tcpIdleTimeout ?? DEFAULT_TCP_LIMITS.idleTimeoutMs,
+  };
+  if (limits.maxPerClient > limits.maxConnections) {
+    throw new Error(`--tcp-max-per-client ${limits.maxPerClient} is above --tcp-max-connections ${limits.maxConnections}: lower it, or raise the cap`);
+  }
+  return limits;
 }
 
 function isUnspecified(host: string): boolean {

@@ -8,9 +8,9 @@ import { createServer as createHttpServer, type Server as HttpServer } from "nod
 import type { Logger } from "pino";
 import { answer as answerQuery } from "./answer.ts";
 import type { Answer, DnsConfig, QuerySource, ZoneSnapshot } from "./zone.ts";
-import { DEFAULT_TCP_LIMITS, tcpConnectionHandler, type Responder, type TcpConnections, type TcpLimits } from "./tcp.ts";
+import { DEFAULT_TCP_LIMITS, tcpConnections, type Responder, type TcpCloseRecorder, type TcpLimits } from "./tcp.ts";
 
-export { DEFAULT_TCP_LIMITS, type TcpLimits } from "./tcp.ts";
+export { DEFAULT_TCP_LIMITS, TCP_CLOSE_REASONS, type TcpCloseReason, type TcpCloseRecorder, type TcpLimits } from "./tcp.ts";
 
 /** Where the server reads the zone from: the store loader in production, a static object in tests. */
 export interface ZoneSource {
@@ -32,7 +32,8 @@ export interface DnsServerOptions {
   config: DnsConfig;
   zone: ZoneSource;
   logger: Logger;
-  metrics?: AnswerRecorder;
+  /** Counters (metrics.ts): every answer, and every TCP connection the server closed, by reason. */
+  metrics?: AnswerRecorder & TcpCloseRecorder;
   tcp?: Partial<TcpLimits>;
   /** The answer function; answer.ts unless a test or benchmark swaps it. */
   answer?: AnswerFunction;
@@ -45,8 +46,6 @@ export interface RunningDnsServer {
   close(): Promise<void>;
 }
 
-/** How often a flood of refused connections may log one warning. */
-const DROP_LOG_INTERVAL_MS = 10_000;
 /** Kernel receive buffer for the UDP socket: absorbs bursts while the event loop answers. */
 const UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
 const PORT_ATTEMPTS = 20;
@@ -107,14 +106,15 @@ function responder(options: DnsServerOptions): Responder {
 }
 
 /** UDP first, then TCP on the same port; with port 0, another port when TCP finds the UDP one taken. */
-async function bindBoth(host: string, wantedPort: number, onConnection: (socket: Socket) => void, maxConnections: number): Promise<{ udp: UdpSocket; tcp: TcpServer }> {
+async function bindBoth(host: string, wantedPort: number, onConnection: (socket: Socket) => void): Promise<{ udp: UdpSocket; tcp: TcpServer }> {
   for (let attempt = 1; ; attempt++) {
     const udp = await bindUdp(host, wantedPort).catch((err: Error) => {
       throw new Error(`binding UDP ${host}:${wantedPort}: ${err.message}`, { cause: err });
     });
     const port = udp.address().port;
+    // No `maxConnections`: Node would close the newcomer at the cap, and the limits (tcp.ts) close an idle
+    // connection of the busiest client instead.
     const tcp = createTcpServer({ allowHalfOpen: true, noDelay: true }, onConnection);
-    tcp.maxConnections = maxConnections;
     try {
       await listenTcp(tcp, host, port);
       return { udp, tcp };
@@ -127,27 +127,12 @@ async function bindBoth(host: string, wantedPort: number, onConnection: (socket:
   }
 }
 
-/** A flood of connections over the cap logs one warning per interval, with how many were closed. */
-function logRefusedConnections(tcp: TcpServer, logger: Logger, maxConnections: number): void {
-  let refused = 0;
-  let lastRefusedLog = 0;
-  tcp.on("drop", (data) => {
-    refused++;
-    const now = Date.now();
-    if (now - lastRefusedLog >= DROP_LOG_INTERVAL_MS) {
-      logger.warn({ refused, maxConnections, lastClient: data?.remoteAddress }, "TCP connections over the cap closed");
-      lastRefusedLog = now;
-      refused = 0;
-    }
-  });
-}
-
 export async function startDnsServer(options: DnsServerOptions): Promise<RunningDnsServer> {
   const { host, logger } = options;
   const limits: TcpLimits = { ...DEFAULT_TCP_LIMITS, ...options.tcp };
   const respond = responder(options);
-  const connections: TcpConnections = new Map();
-  const { udp, tcp } = await bindBoth(host, options.port, tcpConnectionHandler(respond, limits, logger, connections), limits.maxConnections);
+  const connections = tcpConnections(respond, limits, logger, options.metrics);
+  const { udp, tcp } = await bindBoth(host, options.port, (socket) => connections.accept(socket));
 
   try {
     udp.setRecvBufferSize(UDP_RECEIVE_BUFFER);
@@ -162,18 +147,13 @@ export async function startDnsServer(options: DnsServerOptions): Promise<Running
   });
   udp.on("error", (err) => logger.warn({ err }, "UDP socket error"));
   tcp.on("error", (err) => logger.warn({ err }, "TCP listener error"));
-  logRefusedConnections(tcp, logger, limits.maxConnections);
 
   return {
     port: udp.address().port,
-    stats() {
-      let tcpBufferedBytes = 0;
-      for (const { pending } of connections.values()) tcpBufferedBytes += pending.length;
-      return { tcpConnections: connections.size, tcpBufferedBytes };
-    },
+    stats: () => connections.stats(),
     async close() {
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
-      for (const socket of connections.keys()) socket.destroy();
+      connections.closeAll();
       await Promise.all([closed, closeUdp(udp)]);
     },
   };

@@ -5,12 +5,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
-import { connect, type Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import packet from "dns-packet";
 import pino from "pino";
 import { startDnsServer, type RunningDnsServer, type ZoneSource } from "../src/server.ts";
 import { DEFAULT_ALLOW, DEFAULT_TTL, type DnsConfig } from "../src/zone.ts";
+import { framed, query, sleep, tcpClient } from "./helpers/dns-client.ts";
 
 const LABEL = "abcdefghijklmnop";
 const config: DnsConfig = {
@@ -34,16 +34,6 @@ after(async () => {
   await server.close();
 });
 
-function query(id: number, name: string, type: packet.RecordType = "A"): Buffer {
-  return packet.encode({ type: "query", id, flags: 0, questions: [{ type, name, class: "IN" }] });
-}
-
-function framed(message: Buffer): Buffer {
-  const length = Buffer.alloc(2);
-  length.writeUInt16BE(message.length);
-  return Buffer.concat([length, message]);
-}
-
 function udpAsk(port: number, message: Buffer, timeoutMs = 2000): Promise<packet.Packet> {
   return new Promise((resolve, reject) => {
     const socket = createSocket("udp4");
@@ -59,48 +49,6 @@ function udpAsk(port: number, message: Buffer, timeoutMs = 2000): Promise<packet
     socket.send(message, port, "127.0.0.1");
   });
 }
-
-/** A TCP client that collects whole response frames and notices when the server closes. */
-function tcpClient(port: number): Promise<{ socket: Socket; responses: packet.Packet[]; closed: Promise<void>; next(count: number): Promise<packet.Packet[]> }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1");
-    const responses: packet.Packet[] = [];
-    let buffer = Buffer.alloc(0);
-    let waiters: Array<() => void> = [];
-    socket.on("data", (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      while (buffer.length >= 2 && buffer.length >= 2 + buffer.readUInt16BE(0)) {
-        const length = buffer.readUInt16BE(0);
-        try {
-          responses.push(packet.decode(buffer.subarray(2, 2 + length)));
-        } catch {
-          responses.push({ id: -1 } as packet.Packet); // an undecodable answer still counts as an answer
-        }
-        buffer = buffer.subarray(2 + length);
-      }
-      for (const w of waiters) w();
-    });
-    socket.on("error", () => {});
-    const closed = new Promise<void>((res) => socket.once("close", () => res()));
-    const next = (count: number) =>
-      new Promise<packet.Packet[]>((res, rej) => {
-        const timer = setTimeout(() => rej(new Error(`only ${responses.length} of ${count} TCP answers`)), 3000);
-        const check = () => {
-          if (responses.length >= count) {
-            clearTimeout(timer);
-            waiters = waiters.filter((w) => w !== check);
-            res(responses.slice(0, count));
-          }
-        };
-        waiters.push(check);
-        check();
-      });
-    socket.once("connect", () => resolve({ socket, responses, closed, next }));
-    socket.once("error", reject);
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("UDP: a query gets its answer, on the same port as TCP", async () => {
   const response = await udpAsk(server.port, query(7, `192-168-1-42.${LABEL}.boxcert.test`));
@@ -167,11 +115,14 @@ test("TCP: an idle connection is closed by the server", async () => {
   }
 });
 
-test("TCP: connections beyond the cap are closed; those within it keep working", async () => {
+test("TCP: at the cap with every connection in the middle of a query, a new one is closed; those keep working", async () => {
   const capped = await startDnsServer({ host: "127.0.0.1", port: 0, config, zone, logger, tcp: { maxConnections: 4 } });
   after(() => capped.close());
   const open = await Promise.all(Array.from({ length: 4 }, () => tcpClient(capped.port)));
-  await sleep(50);
+  const queries = open.map((_, i) => framed(query(100 + i, `10-0-0-9.${LABEL}.boxcert.test`)));
+  // The first byte of each query: every connection holds a partial frame, so none is idle.
+  for (const [i, client] of open.entries()) client.socket.write(queries[i]!.subarray(0, 1));
+  while (capped.stats().tcpBufferedBytes < open.length) await sleep(5);
   const extra = await tcpClient(capped.port);
   let extraAnswered = false;
   extra.socket.write(framed(query(9, `10-0-0-9.${LABEL}.boxcert.test`)), () => {});
@@ -179,7 +130,7 @@ test("TCP: connections beyond the cap are closed; those within it keep working",
   await Promise.race([extra.closed, sleep(2000).then(() => assert.fail("the fifth connection was not closed"))]);
   assert.equal(extraAnswered, false);
   for (const [i, client] of open.entries()) {
-    client.socket.write(framed(query(100 + i, `10-0-0-9.${LABEL}.boxcert.test`)));
+    client.socket.write(queries[i]!.subarray(1));
     assert.equal((await client.next(1))[0]!.id, 100 + i);
   }
   for (const client of open) client.socket.destroy();
