@@ -10,7 +10,7 @@ import { BOX_ERROR_CODES, BOX_ERRORS, BOX_ERRORS_IT, REFUSAL_REASONS, REFUSALS_I
 import { chooseLang } from "../src/web/i18n.ts";
 import { messages } from "../src/messages/index.ts";
 import { checkPost, CsrfTokens, guardChecks, hostOf, isOwnHost } from "../src/web/request-guard.ts";
-import { AdminSessions, hashPassword, verifyPassword } from "../src/web/admin-password.ts";
+import { AdminSessions, hashPassword } from "../src/web/admin-password.ts";
 import { formatConnectionToken, parseConnectionToken, readConfig, updateConfig } from "../src/config.ts";
 import { dataPaths } from "../src/data-dir.ts";
 import { logDownloadName, readAllLogs } from "../src/logs.ts";
@@ -108,19 +108,20 @@ test("the request guard: Host, Origin and the CSRF token", () => {
 
 test("the admin password: scrypt, checked in constant time; sessions end when it changes; failures are limited", async () => {
   const stored = await hashPassword("correct horse");
-  assert.ok(await verifyPassword("correct horse", stored));
-  assert.ok(!(await verifyPassword("correct hors", stored)));
-  assert.ok(!JSON.stringify(stored).includes("correct"));
   let now = 0;
   const sessions = new AdminSessions(() => now);
+  const client = "192.168.1.7";
+  assert.equal((await sessions.tryPassword(client, "correct horse", stored)).outcome, "right");
+  assert.equal((await sessions.tryPassword(client, "correct hors", stored)).outcome, "wrong");
+  assert.ok(!JSON.stringify(stored).includes("correct"));
   const id = sessions.open();
   assert.ok(sessions.valid(id));
   sessions.closeAll();
   assert.ok(!sessions.valid(id));
-  for (let i = 0; i < 10; i++) sessions.failed();
-  assert.equal(sessions.mayTry(), false);
+  for (let i = 0; i < 4; i++) assert.equal((await sessions.tryPassword(client, "wrong", stored)).outcome, "wrong");
+  assert.deepEqual(await sessions.tryPassword(client, "correct horse", stored), { outcome: "too-many", retryAfterS: 60 });
   now += 61_000;
-  assert.equal(sessions.mayTry(), true);
+  assert.equal((await sessions.tryPassword(client, "correct horse", stored)).outcome, "right");
 });
 
 test("connection tokens, masks and the log download", async (t) => {

@@ -1,17 +1,39 @@
 /**
  * The homepage's optional admin password: scrypt with a random salt in config.json (mode 0600), and
  * sessions held in memory (a restart logs everyone out). The password itself is never stored or logged.
+ *
+ * Guessing is limited twice (docs/box.md "Limits"): attempts per client address and in total
+ * (attempt-limiter.ts), counted before the hash; and hashes at once (hash-slots.ts), so the guesses that
+ * are let through cannot take the threads the box's file work needs.
  */
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import type { Clock } from "../clock.ts";
 import type { AdminPasswordHash } from "../config.ts";
+import { AttemptLimiter } from "./attempt-limiter.ts";
+import { HashSlots } from "./hash-slots.ts";
 
 const SCRYPT = { N: 16384, r: 8, p: 1 } as const;
 const KEY_LENGTH = 32;
 export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_LENGTH = 200;
 export const SESSION_TTL_MS = 12 * 3600_000;
-/** Failed logins allowed per minute (all clients together: a box has one admin). */
-export const MAX_FAILURES_PER_MINUTE = 10;
+/**
+ * scrypt hashes running at once. One of libuv's four threads (a hash takes about 50 ms and 16 MB): the
+ * attempt limits allow 30 guesses a minute, which one thread hashes in under 2 s, and the other three stay
+ * free for file I/O and DNS look-ups.
+ */
+export const MAX_CONCURRENT_HASHES = 1;
+/**
+ * Password checks that may wait for the hash slot; more get 429 at once. Holds more than one address's
+ * whole allowance (LOGIN_ATTEMPT_LIMITS.perAddress), so a burst from one client is answered "wrong", not
+ * "busy", while the longest wait stays at eight hashes (under half a second on a PC, a few on a slow board).
+ */
+export const MAX_WAITING_HASHES = 8;
+/** Retry-After for a check refused because the hash queue is full: it drains in well under a second. */
+export const BUSY_RETRY_AFTER_MS = 1_000;
+
+/** One set of slots per process: libuv's thread pool is per process, whichever box or listener asks. */
+const HASHING = new HashSlots(MAX_CONCURRENT_HASHES, MAX_WAITING_HASHES);
 
 function derive(password: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -21,16 +43,28 @@ function derive(password: string, salt: Buffer, params: { N: number; r: number; 
   });
 }
 
+/** Waits for the hash slot however long the queue: setting a password is the admin's own, rare, act. */
 export async function hashPassword(password: string): Promise<AdminPasswordHash> {
   const salt = randomBytes(16);
-  const hash = await derive(password, salt, SCRYPT);
+  const hash = await HASHING.run(() => derive(password, salt, SCRYPT));
   return { scheme: "scrypt", salt: salt.toString("base64"), hash: hash.toString("base64"), ...SCRYPT };
 }
 
-export async function verifyPassword(password: string, stored: AdminPasswordHash): Promise<boolean> {
+async function matches(password: string, stored: AdminPasswordHash): Promise<boolean> {
   const expected = Buffer.from(stored.hash, "base64");
   const actual = await derive(password.slice(0, MAX_PASSWORD_LENGTH), Buffer.from(stored.salt, "base64"), stored);
   return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+/** Whether password is the stored one, or null at once when MAX_WAITING_HASHES checks already wait. */
+function tryVerifyPassword(password: string, stored: AdminPasswordHash): Promise<boolean> | null {
+  return HASHING.tryRun(() => matches(password, stored));
+}
+
+export type PasswordAttempt = { outcome: "right" } | { outcome: "wrong" } | { outcome: "too-many"; retryAfterS: number };
+
+function tooMany(retryAfterMs: number): PasswordAttempt {
+  return { outcome: "too-many", retryAfterS: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
 }
 
 /** What is wrong with a new password, or null. */
@@ -42,11 +76,12 @@ export function passwordProblem(password: string): "too-short" | "too-long" | nu
 
 export class AdminSessions {
   #sessions = new Map<string, number>();
-  #failures: number[] = [];
-  #clock: () => number;
+  #attempts: AttemptLimiter;
+  #clock: Clock;
 
-  constructor(clock: () => number) {
+  constructor(clock: Clock) {
     this.#clock = clock;
+    this.#attempts = new AttemptLimiter(clock);
   }
 
   open(): string {
@@ -75,14 +110,21 @@ export class AdminSessions {
     this.#sessions.clear();
   }
 
-  /** Counts a failed login; false when too many failed in the last minute (answer 429 without trying). */
-  mayTry(): boolean {
-    const now = this.#clock();
-    this.#failures = this.#failures.filter((t) => now - t < 60_000);
-    return this.#failures.length < MAX_FAILURES_PER_MINUTE;
-  }
-
-  failed(): void {
-    this.#failures.push(this.#clock());
+  /**
+   * Checks a password typed by the client at this address, within the attempt limits: the attempt is
+   * counted before the hash, and given back when the password was right or was never hashed (the hash
+   * queue was full), so only wrong guesses use up the allowance.
+   */
+  async tryPassword(address: string, password: string, stored: AdminPasswordHash): Promise<PasswordAttempt> {
+    const reservation = this.#attempts.reserve(address);
+    if (!reservation.granted) return tooMany(reservation.retryAfterMs);
+    const check = tryVerifyPassword(password, stored);
+    if (check === null) {
+      reservation.refund();
+      return tooMany(BUSY_RETRY_AFTER_MS);
+    }
+    if (!(await check)) return { outcome: "wrong" };
+    reservation.refund();
+    return { outcome: "right" };
   }
 }

@@ -9,13 +9,79 @@
  *
  * The certificate comes through a ServedTls holder made before the listeners: the agent sets it, the HTTPS
  * listener follows it. So the box makes its parts in order (box.ts): holder, agent, servers, routes.
+ *
+ * Both listeners bound what a client can hold (docs/box.md "Limits"): time for a request, its headers, an
+ * idle keep-alive connection and a TLS handshake, and connections per client address and in total. Node
+ * and fastify default most of these to "forever", so a client trickling one byte every few seconds kept
+ * its connection for as long as it liked.
  */
 import Fastify from "fastify";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import type { ServerOptions as HttpServerOptions } from "node:http";
 import type { Server as HttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server as NetServer } from "node:net";
 import type { Logger } from "pino";
 import { tlsServerOptions } from "@boxcert/shared";
+import { ConnectionCap } from "./connection-cap.ts";
+
+/**
+ * A whole request, headers and body, must arrive within this. The largest body the box takes is a 16 KB
+ * form, which a phone on weak Wi-Fi sends in a second or two; 30 s still ends a trickling client.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** The request line and headers must arrive within this: a few hundred bytes, but a slow phone waking up. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * An idle connection between two requests is closed after this. Long enough for a browser to reuse it for
+ * the page's stylesheet, script and the once-a-second status poll; short enough that idle sockets do not
+ * pile up towards the connection caps.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/**
+ * A connection silent both ways (the client neither sends nor reads) is closed after this: it catches a
+ * client that stops reading a response (the log download is megabytes). Longer than the slowest answer the
+ * box computes (the diagnostics wait up to 15 s for the issuer), which it must never cut.
+ */
+export const IDLE_TIMEOUT_MS = 60_000;
+/** A TLS handshake must end within this (Node's default is 120 s); a real one takes milliseconds. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * Open connections per client address, over both listeners together. A browser opens at most 6 per origin
+ * and the homepage has two (HTTP and HTTPS); 32 leaves room for a few tabs and a POS page's polling.
+ */
+export const MAX_CONNECTIONS_PER_CLIENT = 32;
+/**
+ * Open connections per listener, all clients together: the per-client cap does not bound a LAN of many
+ * addresses (or one IPv6 client with many). Two listeners at 256 stay well inside a device's usual 1,024
+ * file descriptors, leaving the rest for the data folder, the logs and the issuer, and bound the memory
+ * the sockets and TLS buffers take.
+ */
+export const MAX_CONNECTIONS = 256;
+/**
+ * How often Node checks the request and headers deadlines. Its default, 30 s, would let a request live up
+ * to twice REQUEST_TIMEOUT_MS; a pass over a few hundred connections once a second costs nothing.
+ */
+export const DEADLINE_CHECK_INTERVAL_MS = 1_000;
+
+export interface ServerLimits {
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  idleTimeoutMs: number;
+  tlsHandshakeTimeoutMs: number;
+  connectionsPerClient: number;
+  connections: number;
+}
+
+export const SERVER_LIMITS: Readonly<ServerLimits> = {
+  requestTimeoutMs: REQUEST_TIMEOUT_MS,
+  headersTimeoutMs: HEADERS_TIMEOUT_MS,
+  keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+  idleTimeoutMs: IDLE_TIMEOUT_MS,
+  tlsHandshakeTimeoutMs: TLS_HANDSHAKE_TIMEOUT_MS,
+  connectionsPerClient: MAX_CONNECTIONS_PER_CLIENT,
+  connections: MAX_CONNECTIONS,
+};
 
 export interface TlsMaterial {
   /** PKCS#8 key PEM. */
@@ -56,6 +122,8 @@ export interface BoxServersOptions {
   httpsPort: number;
   logger: Logger;
   tls: ServedTls;
+  /** SERVER_LIMITS unless given (tests shorten the timeouts and lower the caps). */
+  limits?: Partial<ServerLimits>;
 }
 
 export type RegisterRoutes = (app: FastifyInstance, scheme: "http" | "https") => void | Promise<void>;
@@ -91,19 +159,49 @@ async function listenOn(app: FastifyInstance, host: string, port: number, what: 
   return (app.server.address() as AddressInfo).port;
 }
 
+/** The timeouts fastify sets on the server it makes. */
+function fastifyTimeouts(limits: ServerLimits): { requestTimeout: number; keepAliveTimeout: number; connectionTimeout: number } {
+  return { requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionTimeout: limits.idleTimeoutMs };
+}
+
+/** The timeouts only Node's own server options set (the same for the HTTPS server, among its TLS options). */
+function nodeTimeouts(limits: ServerLimits): HttpServerOptions {
+  return { requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: DEADLINE_CHECK_INTERVAL_MS };
+}
+
+/** The connection caps on both listeners: per client address (shared by the two) and per listener. */
+function capConnections(servers: NetServer[], limits: ServerLimits, logger: Logger): void {
+  const cap = new ConnectionCap(limits.connectionsPerClient, (address) => {
+    logger.debug({ event: "connection_refused", why: "per-client", address }, "too many connections from this client: closed");
+  });
+  for (const server of servers) {
+    server.maxConnections = limits.connections;
+    server.on("drop", (data?: { remoteAddress?: string }) => {
+      logger.debug({ event: "connection_refused", why: "total", address: data?.remoteAddress ?? null }, "too many connections in total: closed");
+    });
+    cap.apply(server);
+  }
+}
+
 /** Both listeners, made but not listening: routes first (register), then listen(). */
 export function createServers(options: BoxServersOptions): BoxServers {
+  const limits: ServerLimits = { ...SERVER_LIMITS, ...options.limits };
   // Fastify logs every request at info; the homepage polls once a second while a check runs. Its own
   // lines are kept from warn up (errors, closing), the box's events are logged by the box.
   const serverLogger = options.logger.child({ component: "http" }, { level: "warn" }) as FastifyBaseLogger;
-  const common = { loggerInstance: serverLogger, return503OnClosing: true } as const;
-  const httpApp = Fastify(common);
+  const common = { loggerInstance: serverLogger, return503OnClosing: true, ...fastifyTimeouts(limits) } as const;
+  const httpApp = Fastify({ ...common, http: nodeTimeouts(limits) });
   const initial = options.tls.current;
   const httpsApp = Fastify({
     ...common,
-    https: initial ? tlsServerOptions(initial.chainPem, initial.keyPem) : policyOnly(),
+    https: {
+      ...(initial ? tlsServerOptions(initial.chainPem, initial.keyPem) : policyOnly()),
+      ...nodeTimeouts(limits),
+      handshakeTimeout: limits.tlsHandshakeTimeoutMs,
+    },
   });
   const httpsServer = httpsApp.server as HttpsServer;
+  capConnections([httpApp.server, httpsServer], limits, options.logger);
   let hasCertificate = initial !== null;
   const unfollow = options.tls.onChange((material) => {
     httpsServer.setSecureContext(tlsServerOptions(material.chainPem, material.keyPem));

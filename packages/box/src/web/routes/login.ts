@@ -1,6 +1,9 @@
-/** The admin login and logout (the password itself is set in settings.ts). At most 10 wrong passwords a minute. */
+/**
+ * The admin login and logout (the password itself is set in settings.ts). Guesses are limited per client
+ * address and in total, and hashed one at a time (admin-password.ts); over a limit the answer is 429 with
+ * Retry-After, without hashing.
+ */
 import type { FastifyInstance } from "fastify";
-import { verifyPassword } from "../admin-password.ts";
 import { SESSION_COOKIE } from "../page-kit.ts";
 import type { PageKit } from "../page-kit.ts";
 import { formOf } from "../request-data.ts";
@@ -12,11 +15,9 @@ export async function loginPlugin(app: FastifyInstance, { kit }: { kit: PageKit 
   app.post("/login", async (request, reply) => {
     const stored = deps.config().adminPassword;
     if (stored === null) return kit.done(reply, "logged-in");
-    if (!sessions.mayTry()) return kit.refuse(request, reply, "too-many", 429);
-    if (!(await verifyPassword(formOf(request).password ?? "", stored))) {
-      sessions.failed();
-      return kit.refuse(request, reply, "wrong-password");
-    }
+    const attempt = await sessions.tryPassword(request.ip, formOf(request).password ?? "", stored);
+    if (attempt.outcome === "too-many") return kit.refuse(request, reply.header("retry-after", attempt.retryAfterS), "too-many", 429);
+    if (attempt.outcome === "wrong") return kit.refuse(request, reply, "wrong-password");
     kit.sessionCookie(reply, sessions.open());
     deps.logger.info({ event: "admin_login" }, "admin logged in");
     return kit.done(reply, "logged-in");

@@ -8,7 +8,7 @@ import { isLogLevel } from "@boxcert/shared";
 import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField } from "../../config.ts";
 import type { BoxConfig, Connection } from "../../config.ts";
 import { logDownloadName, readAllLogs } from "../../logs.ts";
-import { hashPassword, passwordProblem, verifyPassword } from "../admin-password.ts";
+import { hashPassword, passwordProblem } from "../admin-password.ts";
 import type { PageKit } from "../page-kit.ts";
 import { formOf } from "../request-data.ts";
 import { maskedUuid } from "../../secrets.ts";
@@ -125,11 +125,9 @@ export async function settingsPlugin(app: FastifyInstance, { kit }: { kit: PageK
     const stored = deps.config().adminPassword;
     // Changing or clearing a password needs the current one.
     if (stored !== null) {
-      if (!sessions.mayTry()) return kit.refuse(request, reply, "too-many", 429);
-      if (!(await verifyPassword(form.current ?? "", stored))) {
-        sessions.failed();
-        return kit.refuse(request, reply, "wrong-password");
-      }
+      const attempt = await sessions.tryPassword(request.ip, form.current ?? "", stored);
+      if (attempt.outcome === "too-many") return kit.refuse(request, reply.header("retry-after", attempt.retryAfterS), "too-many", 429);
+      if (attempt.outcome === "wrong") return kit.refuse(request, reply, "wrong-password");
     }
     if (form.action === "clear") {
       if (stored === null) return kit.done(reply, "password-cleared");
