@@ -12,7 +12,7 @@ import { readFile } from "node:fs/promises";
 import { AttemptLimiter, LOGIN_ATTEMPT_LIMITS } from "../src/web/attempt-limiter.ts";
 import type { Reservation } from "../src/web/attempt-limiter.ts";
 import { HashSlots } from "../src/web/hash-slots.ts";
-import { hashPassword } from "../src/web/admin-password.ts";
+import { AdminSessions, hashPassword } from "../src/web/admin-password.ts";
 import { readConfig, updateConfig } from "../src/config.ts";
 import { dataPaths } from "../src/data-dir.ts";
 import { startTestIssuer } from "./helpers/test-issuer.ts";
@@ -216,6 +216,19 @@ async function timedWhile(busy: () => boolean, probe: () => Promise<unknown>): P
  * thread pool 6 s on the reviewer's machine and 14 to 27 s on a 2-core one.
  */
 const PROMPT_MS = 2_000;
+
+test("a full hashing queue answers busy at once, without spending the addresses' attempts", async () => {
+  const stored = await hashPassword("correct horse");
+  const sessions = new AdminSessions(() => 0);
+  const attempts = await Promise.all(Array.from({ length: 20 }, (_, i) => sessions.tryPassword(`192.0.2.${i + 1}`, "wrong", stored)));
+  const busy = attempts.filter((a) => a.outcome === "busy");
+  assert.ok(busy.length > 0, "some found the queue full");
+  assert.equal(attempts.filter((a) => a.outcome === "wrong").length + busy.length, 20);
+  for (const a of busy) assert.deepEqual(a, { outcome: "busy", retryAfterS: 1 });
+  // The refused ones were refunded: each of those addresses still has its whole allowance.
+  const first = attempts.findIndex((a) => a.outcome === "busy");
+  assert.equal((await sessions.tryPassword(`192.0.2.${first + 1}`, "correct horse", stored)).outcome, "right");
+});
 
 test("300 parallel wrong logins from one address: 5 hashed, the rest 429 at once; the homepage, file reads and the admin elsewhere unaffected", async (t) => {
   const issuer = await startTestIssuer();

@@ -131,6 +131,7 @@ const PAGES = {
     "login-needed": "This action needs the admin password: log in from the gear menu.",
     "wrong-password": "Wrong password.",
     "too-many": "Too many wrong passwords: wait a minute and try again.",
+    busy: "The box is checking other passwords right now: try again in a second.",
   },
   badInput: "Not saved",
   inputErrors: {

@@ -113,6 +113,7 @@ const PAGES: PageMessages = {
     "login-needed": "Questa azione richiede la password amministratore: accedi dal menu ingranaggio.",
     "wrong-password": "Password errata.",
     "too-many": "Troppe password errate: aspetta un minuto e riprova.",
+    busy: "Il sistema IoT sta verificando altre password in questo momento: riprova tra un secondo.",
   },
   badInput: "Non salvato",
   inputErrors: {

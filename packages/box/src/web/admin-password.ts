@@ -61,10 +61,11 @@ function tryVerifyPassword(password: string, stored: AdminPasswordHash): Promise
   return HASHING.tryRun(() => matches(password, stored));
 }
 
-export type PasswordAttempt = { outcome: "right" } | { outcome: "wrong" } | { outcome: "too-many"; retryAfterS: number };
+/** "too-many": this address (or all together) used its attempts; "busy": the hashing queue is full, try in a second. */
+export type PasswordAttempt = { outcome: "right" } | { outcome: "wrong" } | { outcome: "too-many" | "busy"; retryAfterS: number };
 
-function tooMany(retryAfterMs: number): PasswordAttempt {
-  return { outcome: "too-many", retryAfterS: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
+function tooMany(retryAfterMs: number, outcome: "too-many" | "busy" = "too-many"): PasswordAttempt {
+  return { outcome, retryAfterS: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
 }
 
 /** What is wrong with a new password, or null. */
@@ -121,7 +122,7 @@ export class AdminSessions {
     const check = tryVerifyPassword(password, stored);
     if (check === null) {
       reservation.refund();
-      return tooMany(BUSY_RETRY_AFTER_MS);
+      return tooMany(BUSY_RETRY_AFTER_MS, "busy");
     }
     if (!(await check)) return { outcome: "wrong" };
     reservation.refund();

@@ -98,7 +98,7 @@ function noticeOf(value: unknown, lang: Lang): Notice | null {
   return typeof value === "string" && Object.hasOwn(messages(lang).pages.notices, value) ? (value as Notice) : null;
 }
 
-export type Refusal = GuardRefusal | "login-needed" | "wrong-password" | "too-many";
+export type Refusal = GuardRefusal | "login-needed" | "wrong-password" | "too-many" | "busy";
 
 export class PageKit {
   readonly deps: WebDeps;

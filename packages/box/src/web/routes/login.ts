@@ -16,7 +16,7 @@ export async function loginPlugin(app: FastifyInstance, { kit }: { kit: PageKit 
     const stored = deps.config().adminPassword;
     if (stored === null) return kit.done(reply, "logged-in");
     const attempt = await sessions.tryPassword(request.ip, formOf(request).password ?? "", stored);
-    if (attempt.outcome === "too-many") return kit.refuse(request, reply.header("retry-after", attempt.retryAfterS), "too-many", 429);
+    if (attempt.outcome === "too-many" || attempt.outcome === "busy") return kit.refuse(request, reply.header("retry-after", attempt.retryAfterS), attempt.outcome, 429);
     if (attempt.outcome === "wrong") return kit.refuse(request, reply, "wrong-password");
     kit.sessionCookie(reply, sessions.open());
     deps.logger.info({ event: "admin_login" }, "admin logged in");

@@ -126,7 +126,7 @@ export async function settingsPlugin(app: FastifyInstance, { kit }: { kit: PageK
     // Changing or clearing a password needs the current one.
     if (stored !== null) {
       const attempt = await sessions.tryPassword(request.ip, form.current ?? "", stored);
-      if (attempt.outcome === "too-many") return kit.refuse(request, reply.header("retry-after", attempt.retryAfterS), "too-many", 429);
+      if (attempt.outcome === "too-many" || attempt.outcome === "busy") return kit.refuse(request, reply.header("retry-after", attempt.retryAfterS), attempt.outcome, 429);
       if (attempt.outcome === "wrong") return kit.refuse(request, reply, "wrong-password");
     }
     if (form.action === "clear") {
