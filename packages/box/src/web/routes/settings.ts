@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { isLogLevel } from "@boxcert/shared";
-import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField } from "../../config.ts";
+import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, withinZonePin } from "../../config.ts";
 import type { Connection } from "../../config.ts";
 import { logDownloadName, readAllLogs } from "../../logs.ts";
 import { hashPassword, passwordProblem, verifyPassword } from "../admin-password.ts";
@@ -17,9 +17,12 @@ function hasValue(value: string | undefined): value is string {
   return typeof value === "string" && value.trim() !== "";
 }
 
-/** A connection token, or the three values; a string says what is missing. Throws ConfigError for a bad value. */
-function connectionOf(form: Form): Connection | "connect-missing" {
-  if (hasValue(form.token)) return parseConnectionToken(form.token);
+/**
+ * A connection token (refused when it names another zone than the box's --zone pin), or the three values;
+ * a string says what is missing. Throws ConfigError for a bad value.
+ */
+function connectionOf(form: Form, zonePin: string | null): Connection | "connect-missing" {
+  if (hasValue(form.token)) return withinZonePin(parseConnectionToken(form.token), zonePin);
   if (hasValue(form.server) && hasValue(form.dbUuid) && hasValue(form.enterpriseCode)) {
     return parseConnection({ server: form.server, dbUuid: form.dbUuid, enterpriseCode: form.enterpriseCode });
   }
@@ -67,7 +70,7 @@ export async function settingsPlugin(app: FastifyInstance, { kit }: { kit: PageK
   });
 
   app.post("/connect", admin, async (request, reply) => {
-    const connection = parsed(() => connectionOf(formOf(request)));
+    const connection = parsed(() => connectionOf(formOf(request), deps.config().zonePin));
     if (connection instanceof ConfigError) return kit.badInput(request, reply, () => connection.message);
     if (connection === "connect-missing") return kit.badInput(request, reply, (t) => t.inputErrors["connect-missing"]);
     await deps.changeConfig(connection);
