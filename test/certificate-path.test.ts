@@ -12,7 +12,7 @@ import { request as httpsRequest, Agent } from "node:https";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { freePort, makeServerTls, tempDir } from "./support/processes.ts";
-import { connect, customer, startBox, startIssuerProcess, type Box, type Issuer } from "./support/system.ts";
+import { connect, customer, embeddedRoot, startBox, startIssuerProcess, type Box, type Issuer } from "./support/system.ts";
 
 const stops: Array<() => Promise<void>> = [];
 after(async () => {
@@ -53,7 +53,9 @@ test("box → HTTPS issuer → certificate: chain, names, key, served, curl", as
   const uuid = await customer(issuer.store, "PATH-1", "in_progress", 2);
   const dataDir = tempDir("boxcert-box-");
   await connect(dataDir, uuid, "PATH-1");
-  const box = await boxOf({ issuer: issuer.url, issuerCa: tls.ca, dataDir });
+  // The box verifies the chain it is given: --issuer-ca holds the issuer's TLS root and the embedded CA's root.
+  const rootPath = embeddedRoot(issuer);
+  const box = await boxOf({ issuer: issuer.url, issuerCa: [tls.ca, rootPath], dataDir });
   const status = await box.until("certificate", (s) => s.certificate.status === "ok");
   const label = status.httpsUrl!.match(/^https:\/\/127-0-0-1\.([a-z2-7]+)\.boxcert\.test:(\d+)\/$/)![1]!;
   assert.deepEqual(status.certificate.names, [`*.${label}.boxcert.test`, `${label}.boxcert.test`]);
@@ -63,7 +65,6 @@ test("box → HTTPS issuer → certificate: chain, names, key, served, curl", as
   assert.equal(statSync(join(dataDir, "https.pem")).mode & 0o777, 0o600);
   assert.equal(statSync(join(dataDir, "identity.key")).mode & 0o777, 0o600);
   const [leafPem, intermediatePem] = pemBlocks(file, "CERTIFICATE");
-  const rootPath = join(issuer.keysDir, "embedded-ca", "root.pem");
   const root = new X509Certificate(readFileSync(rootPath));
   const leaf = new X509Certificate(leafPem!);
   const intermediate = new X509Certificate(intermediatePem!);

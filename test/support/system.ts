@@ -1,5 +1,6 @@
 /** A whole system on loopback for tests: an issuer process, admin commands, box processes. */
 import { join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { boxcert, freePort, portOpen, startBoxcert, StopWaiting, tempDir, waitFor, type Proc } from "./processes.ts";
 
@@ -82,12 +83,25 @@ export async function connect(dataDir: string, dbUuid: string, code: string, ser
   if (r.code !== 0) throw new Error(`box connect: ${r.stderr}`);
 }
 
-export async function startBox(options: { issuer: string; dataDir?: string; issuerCa?: string; extra?: string[] }): Promise<Box> {
+/** Where the issuer's embedded CA keeps its root: the root every chain it hands out leads to. */
+export function embeddedRoot(issuer: Issuer): string {
+  return join(issuer.keysDir, "embedded-ca", "root.pem");
+}
+
+/** One PEM file holding the given ones, for --issuer-ca (the issuer's TLS root and the root of its chains may differ). */
+function caFile(files: string[]): string {
+  const file = join(tempDir("boxcert-issuer-ca-"), "issuer-ca.pem");
+  writeFileSync(file, files.map((f) => readFileSync(f, "utf8")).join(""));
+  return file;
+}
+
+/** `issuerCa`: the PEM files --issuer-ca gets, in one file. */
+export async function startBox(options: { issuer: string; dataDir?: string; issuerCa?: string[]; extra?: string[] }): Promise<Box> {
   const dataDir = options.dataDir ?? tempDir("boxcert-box-");
   const httpPort = await freePort();
   const httpsPort = await freePort();
   const args = ["box", "--data-dir", dataDir, "--issuer", options.issuer, "--http-port", String(httpPort), "--https-port", String(httpsPort), "--ip", "127.0.0.1", "--listen-host", "127.0.0.1", ...(options.extra ?? [])];
-  if (options.issuerCa) args.push("--issuer-ca", options.issuerCa);
+  if (options.issuerCa) args.push("--issuer-ca", caFile(options.issuerCa));
   const httpUrl = `http://127.0.0.1:${httpPort}`;
   const proc = await startBoxcert(args, () => true);
   const status = async () => (await (await fetch(`${httpUrl}/api/status`)).json()) as BoxStatus;

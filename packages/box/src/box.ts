@@ -43,8 +43,10 @@ export interface BoxOptions {
   dataDir: string;
   /** The issuer's base URL; http:// is accepted with a warning. */
   issuerUrl: string;
-  /** Extra CA certificates (PEM) trusted for an https:// issuer, besides the bundled roots. */
+  /** Extra CA certificates (PEM) trusted for an https:// issuer and the chains it hands out, besides the bundled roots. */
   issuerCa?: string;
+  /** The zone the box must be enrolled in (`--zone`, the vendor's pin); saved as config.json's zonePin at start. */
+  zone?: string;
   httpPort: number;
   httpsPort: number;
   /** Where to listen, e.g. 0.0.0.0 or 127.0.0.1. */
@@ -120,13 +122,17 @@ function validateOptions(options: BoxOptions): string {
   return ip;
 }
 
-/** The data folder and config.json, with the name and log level given on the command line saved in it. */
+/**
+ * The data folder and config.json, with the name and log level given on the command line saved in it, and
+ * the zone pin set to this start's --zone (cleared without it: the flag, not the file, is the vendor's word).
+ */
 async function prepareConfig(paths: DataPaths, options: BoxOptions): Promise<BoxConfig> {
   await ensureDataDir(paths);
   const config = await loadOrCreateConfig(paths, options.name);
   const patch: Partial<BoxConfig> = {};
   if (options.name !== undefined && options.name !== config.name) patch.name = options.name;
   if (options.logLevel !== undefined && options.logLevel !== config.logLevel) patch.logLevel = options.logLevel;
+  if ((options.zone ?? null) !== config.zonePin) patch.zonePin = options.zone ?? null;
   return Object.keys(patch).length > 0 ? updateConfig(paths, patch) : config;
 }
 
@@ -140,7 +146,22 @@ function connectIssuer(options: BoxOptions, identity: BoxIdentity, logger: Logge
   if (client.plaintext) {
     logger.warn({ event: "issuer_plaintext", issuer: client.url.origin }, "the issuer URL is http://: requests are not encrypted (tests and private networks only)");
   }
+  if (!client.chainTrust) {
+    logger.warn(
+      { event: "chain_unverified", issuer: client.url.origin },
+      "the issuer is http:// and no --issuer-ca is given: the chains it hands out are saved without verifying them against a trusted root (tests only)",
+    );
+  }
   return client;
+}
+
+/** A token's zone that the --zone pin overrides (the token came before the pin): said once, at start. */
+function warnZoneOverride(config: BoxConfig, logger: Logger): void {
+  if (config.zonePin === null || config.expectedZone === null || config.zonePin === config.expectedZone) return;
+  logger.warn(
+    { event: "zone_pin_overrides", zonePin: config.zonePin, expectedZone: config.expectedZone },
+    `--zone ${config.zonePin} wins over the zone ${config.expectedZone} a connection token named`,
+  );
 }
 
 /** The certificate https.pem holds, served from the start; a pending key left by an interrupted save is removed. */
@@ -300,6 +321,7 @@ export function buildBox(options: BoxOptions): Box {
     let client: IssuerClient | null = null;
     try {
       client = connectIssuer(options, identity, logger);
+      warnZoneOverride(config, logger);
       const saved = await readSavedCertificate(paths, logger);
       const parts = await assemble({ options, ip, paths, clock, timers, config, identity, client, logger, saved });
       const ports = await parts.servers.listen();
@@ -310,6 +332,7 @@ export function buildBox(options: BoxOptions): Box {
           ip,
           ...ports,
           issuer: client.url.origin,
+          expectedZone: config.zonePin ?? config.expectedZone,
           checkIntervalMs: options.checkIntervalMs ?? CHECK_INTERVAL_MS,
           certificate: saved ? saved.info.serial : null,
         },

@@ -2,7 +2,7 @@
  * `boxcert box ...`: flags to options, validated here once, then buildBox(). The only place of the box
  * that touches process (signals, exit codes, stdout).
  *
- *   boxcert box --data-dir DIR --issuer URL [...]             runs the agent
+ *   boxcert box --data-dir DIR --issuer URL [--zone ZONE] [...]  runs the agent
  *   boxcert box connect --data-dir DIR --server URL --db-uuid U --enterprise-code C
  *   boxcert box credential --data-dir DIR --db-uuid U --enterprise-code C | --clear
  *
@@ -15,8 +15,8 @@ import { Option } from "commander";
 import type { Command } from "commander";
 import { buildBox } from "./box.ts";
 import { CHECK_INTERVAL_MS } from "./certificate/renewal.ts";
-import { asArgument, formatHostPort, LOG_LEVELS, MAX_TIMER_MS, parseDuration, parseHostPort, parseLogLevel, parsePort } from "@boxcert/shared";
-import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, updateConfig, urlSecretProblem } from "./config.ts";
+import { asArgument, formatHostPort, isZone, LOG_LEVELS, MAX_TIMER_MS, parseDuration, parseHostPort, parseLogLevel, parsePort, ValueError } from "@boxcert/shared";
+import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, readConfig, updateConfig, urlSecretProblem, withinZonePin } from "./config.ts";
 import type { Connection } from "./config.ts";
 import type { LogLevel } from "./config.ts";
 import { dataPaths, ensureDataDir } from "./data-dir.ts";
@@ -34,6 +34,7 @@ interface BoxFlags {
   checkInterval: number;
   resolver: string[];
   zoneDns: string[];
+  zone?: string;
 }
 
 /** The shortest --check-interval: each periodic check is a request to the issuer. */
@@ -42,6 +43,13 @@ export const MIN_CHECK_INTERVAL_MS = 10_000;
 const port = asArgument(parsePort);
 
 const logLevel: (value: string) => LogLevel = asArgument(parseLogLevel, (_, value) => `log level must be one of ${LOG_LEVELS.join(", ")}, not "${value}".`);
+
+/** --zone: a DNS zone name, lower-cased as the issuer's --zone is. */
+const parseZoneFlag = asArgument((value: string): string => {
+  const zone = value.trim().toLowerCase();
+  if (!isZone(zone)) throw new ValueError(`--zone must be a DNS zone name such as iot.example.net, not "${value}".`);
+  return zone;
+});
 
 /**
  * A DNS server for the diagnostics, in the form node's Resolver.setServers takes (`IP:PORT`, `[IPv6]:PORT`):
@@ -120,6 +128,7 @@ async function runAgent(flags: BoxFlags, cmd: Command): Promise<void> {
     host: flags.listenHost,
     ...(flags.ip !== undefined ? { ip: flags.ip } : {}),
     ...(flags.name !== undefined ? { name: flags.name.trim() } : {}),
+    ...(flags.zone !== undefined ? { zone: flags.zone } : {}),
     ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
     checkIntervalMs: flags.checkInterval,
     lanResolvers: flags.resolver,
@@ -152,29 +161,39 @@ async function runAgent(flags: BoxFlags, cmd: Command): Promise<void> {
   });
 }
 
-async function connect(flags: { token?: string; server?: string; dbUuid?: string; enterpriseCode?: string }, cmd: Command): Promise<void> {
-  const paths = dataPaths(dataDirOf(cmd));
+type ConnectFlags = { token?: string; server?: string; dbUuid?: string; enterpriseCode?: string };
+
+function connectionOf(flags: ConnectFlags, cmd: Command): Connection {
   const fields = [flags.server, flags.dbUuid, flags.enterpriseCode];
-  let connection: Connection;
   if (flags.token !== undefined) {
     if (fields.some((f) => f !== undefined)) fail(cmd, "--token cannot be combined with --server, --db-uuid or --enterprise-code");
-    connection = validated(cmd, () => parseConnectionToken(flags.token as string));
-  } else {
-    if (fields.some((f) => f === undefined)) fail(cmd, "give --token, or all of --server, --db-uuid and --enterprise-code");
-    connection = validated(cmd, () =>
-      parseConnection({ server: flags.server as string, dbUuid: flags.dbUuid as string, enterpriseCode: flags.enterpriseCode as string }),
-    );
+    return validated(cmd, () => parseConnectionToken(flags.token as string));
   }
+  if (fields.some((f) => f === undefined)) fail(cmd, "give --token, or all of --server, --db-uuid and --enterprise-code");
+  return validated(cmd, () =>
+    parseConnection({ server: flags.server as string, dbUuid: flags.dbUuid as string, enterpriseCode: flags.enterpriseCode as string }),
+  );
+}
+
+/**
+ * Writes the connection, unless its token names another zone than the pin: `--zone` given here (it belongs
+ * to `box`, like --data-dir), else the agent's, saved in config.json at its last start.
+ */
+async function connect(flags: ConnectFlags, cmd: Command): Promise<void> {
+  const paths = dataPaths(dataDirOf(cmd));
+  const connection = connectionOf(flags, cmd);
   try {
     await ensureDataDir(paths);
-    await updateConfig(paths, connection);
+    const pin = (cmd.optsWithGlobals() as { zone?: string }).zone ?? (await readConfig(paths))?.zonePin ?? null;
+    await updateConfig(paths, withinZonePin(connection, pin));
   } catch (err) {
     fail(cmd, (err as Error).message);
   }
   if (new URL(connection.server).protocol === "http:") {
     console.error(`warning: ${connection.server} is http://: what the box and the database say to each other travels unencrypted`);
   }
-  console.log(`connected to ${connection.server} (database ${connection.dbUuid}); the running box picks it up at its next check or when its homepage is opened`);
+  const zone = connection.expectedZone ? `, zone ${connection.expectedZone}` : "";
+  console.log(`connected to ${connection.server} (database ${connection.dbUuid}${zone}); the running box picks it up at its next check or when its homepage is opened`);
 }
 
 async function credential(flags: { dbUuid?: string; enterpriseCode?: string; clear?: boolean }, cmd: Command): Promise<void> {
@@ -213,6 +232,7 @@ export function registerBoxCommands(program: Command): void {
     .option("--ip <address>", "the LAN address to advertise (default: detected)")
     .option("--listen-host <host>", "address to listen on", "0.0.0.0")
     .option("--name <name>", "the box's name (saved)")
+    .option("--zone <zone>", "the zone the box must be enrolled in (the vendor's pin): an issuer enrolling it elsewhere is refused, and so is a connection token for another zone", parseZoneFlag)
     .option("--log-level <level>", "debug, info, warning or error (saved)", logLevel)
     .addOption(
       new Option(

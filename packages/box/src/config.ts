@@ -27,6 +27,17 @@ export interface BoxConfig {
   label: string | null;
   zone: string | null;
   enrolledFor: string | null;
+  /**
+   * The zone the last connection token named (null when none did): an enrollment into another zone is
+   * refused (load.ts). A connection without a zone keeps it, so connecting never removes a pin.
+   */
+  expectedZone: string | null;
+  /**
+   * The `--zone` the agent was last started with (null without it), written at each start: the vendor's
+   * pin, which wins over expectedZone. Saved so that `boxcert box connect` (another process) and the
+   * homepage can refuse a token for another zone.
+   */
+  zonePin: string | null;
   /** The homepage's optional admin password (admin-password.ts), or null: the gear menu is open to the LAN. */
   adminPassword: AdminPasswordHash | null;
 }
@@ -100,6 +111,8 @@ function newConfig(name: string | undefined): BoxConfig {
     label: null,
     zone: null,
     enrolledFor: null,
+    expectedZone: null,
+    zonePin: null,
     adminPassword: null,
   };
 }
@@ -119,19 +132,46 @@ function validateAdminPassword(path: string, value: unknown): AdminPasswordHash 
 
 /**
  * A connection token, as the database's IoT page hands it out: `boxcert1.` + base64url of the JSON
- * `{"server": URL, "dbUuid": UUID, "enterpriseCode": CODE}`. Pasting it is `boxcert box connect` with the
- * three values.
+ * `{"server": URL, "dbUuid": UUID, "enterpriseCode": CODE, "zone": ZONE}`, the zone optional (older tokens
+ * have none). Pasting it is `boxcert box connect` with the three values, and the zone to expect.
  */
 export const CONNECTION_TOKEN_PREFIX = "boxcert1.";
 
+/** What connecting sets in config.json: it is applied as a patch, hence the config's field names. */
 export interface Connection {
   server: string;
   dbUuid: string;
   enterpriseCode: string;
+  /** The token's `zone`: the zone the box must be enrolled in (not the enrollment's `zone`, which the issuer gives). */
+  expectedZone?: string;
 }
 
 export function formatConnectionToken(connection: Connection): string {
-  return CONNECTION_TOKEN_PREFIX + Buffer.from(JSON.stringify(connection)).toString("base64url");
+  const { expectedZone, ...values } = connection;
+  const token = expectedZone === undefined ? values : { ...values, zone: expectedZone };
+  return CONNECTION_TOKEN_PREFIX + Buffer.from(JSON.stringify(token)).toString("base64url");
+}
+
+/** The token's zone, lower-cased; absent (or null) in older tokens. */
+function tokenZone(value: unknown): { expectedZone?: string } {
+  if (value === undefined || value === null) return {};
+  const zone = typeof value === "string" ? value.trim().toLowerCase() : "";
+  if (!isZone(zone)) throw new ConfigError("the connection token's zone is not a DNS zone name; copy the token again whole");
+  return { expectedZone: zone };
+}
+
+/**
+ * The connection, unless its token names a zone other than the one the box is pinned to (`boxcert box
+ * --zone`, saved as zonePin): the vendor's pin wins, and such a token would only make the box refuse
+ * every enrollment.
+ */
+export function withinZonePin(connection: Connection, zonePin: string | null): Connection {
+  if (zonePin !== null && connection.expectedZone !== undefined && connection.expectedZone !== zonePin) {
+    throw new ConfigError(
+      `the connection token is for zone ${connection.expectedZone}, but this box is pinned to zone ${zonePin} (boxcert box --zone); ask for a token of ${zonePin}`,
+    );
+  }
+  return connection;
 }
 
 export function parseConnectionToken(token: string): Connection {
@@ -149,7 +189,7 @@ export function parseConnectionToken(token: string): Connection {
   if (typeof r.server !== "string" || typeof r.dbUuid !== "string" || typeof r.enterpriseCode !== "string") {
     throw new ConfigError("the connection token lacks the server, the database UUID or the subscription code");
   }
-  return parseConnection({ server: r.server, dbUuid: r.dbUuid, enterpriseCode: r.enterpriseCode });
+  return { ...parseConnection({ server: r.server, dbUuid: r.dbUuid, enterpriseCode: r.enterpriseCode }), ...tokenZone(r.zone) };
 }
 
 /** The three values of a connection, validated (`boxcert box connect`, the homepage's Connect dialog). */
@@ -178,10 +218,14 @@ function validate(path: string, raw: unknown): BoxConfig {
   const identifier = text("identifier", false) as string;
   const logLevel = record.logLevel ?? "info";
   if (!isLogLevel(logLevel)) throw new ConfigError(`${path}: "logLevel" must be one of ${LOG_LEVELS.join(", ")}`);
+  const zoneField = (key: "zone" | "expectedZone" | "zonePin"): string | null => {
+    const value = text(key, true);
+    if (value !== null && !isZone(value)) throw new ConfigError(`${path}: "${key}" is not a valid zone`);
+    return value;
+  };
   const label = text("label", true);
-  const zone = text("zone", true);
   if (label !== null && !isLabel(label)) throw new ConfigError(`${path}: "label" is not a valid label`);
-  if (zone !== null && !isZone(zone)) throw new ConfigError(`${path}: "zone" is not a valid zone`);
+  const zone = zoneField("zone");
   const server = text("server", true);
   if (server !== null) {
     try {
@@ -200,6 +244,8 @@ function validate(path: string, raw: unknown): BoxConfig {
     label,
     zone,
     enrolledFor: text("enrolledFor", true),
+    expectedZone: zoneField("expectedZone"),
+    zonePin: zoneField("zonePin"),
     adminPassword: validateAdminPassword(path, record.adminPassword),
   };
 }

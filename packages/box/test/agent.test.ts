@@ -141,7 +141,8 @@ test("an https issuer is verified: untrusted without --issuer-ca, trusted with i
   assert.equal(status.certificate.errorCode, "ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION");
   assert.match(status.certificate.detail ?? "", /certificate not trusted: .*UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
   assert.equal(issuer.requests.length, 0);
-  const trusted = await withBox(t, { issuer: await startTestIssuer(), issuerUrl: issuer.url, issuerCa: tlsCa.pem });
+  // The --issuer-ca file holds the issuer's TLS root and the root its chains lead to (two CAs here).
+  const trusted = await withBox(t, { issuer: await startTestIssuer(), issuerUrl: issuer.url, issuerCa: tlsCa.pem + issuer.ca.pem });
   status = await trusted.box.checkNow();
   assert.equal(status.certificate.status, "ok", status.certificate.detail ?? "");
 });

@@ -9,6 +9,9 @@
  *   2xx with a JSON body           -> ok
  *
  * An https:// issuer is always verified, against the bundled roots plus the optional extra CA. Never disabled.
+ * The same roots verify the chains the issuer hands out (chain-trust.ts): required for an https:// issuer
+ * or when an extra CA is given; only an http:// issuer without one (the tests' plaintext mode, already a
+ * warning) has no anchors to verify against, and box.ts logs that at start.
  */
 import http from "node:http";
 import https from "node:https";
@@ -16,6 +19,8 @@ import tls from "node:tls";
 import { isRefusalReason, SIGNATURE_HEADER } from "@boxcert/shared";
 import type { RefusalReason } from "@boxcert/shared";
 import type { BoxIdentity } from "./identity.ts";
+import { chainTrust } from "./chain-trust.ts";
+import type { ChainTrust } from "./chain-trust.ts";
 
 export const ISSUER_TIMEOUT_MS = 15_000;
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -31,6 +36,8 @@ export interface IssuerClient {
   readonly url: URL;
   /** True for an http:// issuer (accepted, with a warning in the log). */
   readonly plaintext: boolean;
+  /** The roots a certificate chain from this issuer must lead to; null when none is verified (see above). */
+  readonly chainTrust: ChainTrust | null;
   post(path: string, body: object): Promise<IssuerAnswer>;
   close(): void;
 }
@@ -174,5 +181,6 @@ export function createIssuerClient(options: IssuerClientOptions): IssuerClient {
     });
   }
 
-  return { url, plaintext, post, close: () => agent.destroy() };
+  const trust = plaintext && options.ca === undefined ? null : chainTrust(options.ca);
+  return { url, plaintext, chainTrust: trust, post, close: () => agent.destroy() };
 }

@@ -3,7 +3,16 @@
  *
  *   enroll when no label is held for the current database -> label, zone, names (saved in config.json)
  *   pending key (made once, reused until saved) -> CSR -> POST /v1/certificate
- *   check the answer (our key, our names, a chain in order) -> https.pem, atomically -> remove the pending key
+ *   check the answer (our key, our names, a chain in order that verifies) -> https.pem, atomically
+ *   -> remove the pending key
+ *
+ * The expected zone (config.json's zonePin, the vendor's --zone, else the expectedZone a connection token
+ * named) guards against an issuer that is not the vendor's (spoofed over http://, or hostile): an
+ * enrollment into another zone is refused and nothing is saved, and a label held from an enrollment into
+ * another zone is not used: the box enrolls again, since the pin may have come after that enrollment
+ * (and the vendor's issuer answers an enrolled box with its label in the vendor's zone). The chain must
+ * lead to a root the issuer client trusts (chain-trust.ts), unless the client has none (http:// without
+ * --issuer-ca: a test mode, logged at start).
  *
  * A `box_not_enrolled` refusal (the issuer forgot the label, or an operator freed it) makes the box forget
  * its label and enroll again, once.
@@ -26,6 +35,8 @@ import { pendingTlsKey, removePendingKey } from "./tls-key.ts";
 import type { TlsKey } from "./tls-key.ts";
 import { createCsr } from "./csr.ts";
 import { defaultRenewAfter, dnsNames, leafMatchesKey, parseChain, writeCertificateFile } from "./certificate-file.ts";
+import { verifyChain } from "./chain-trust.ts";
+import type { ChainTrust } from "./chain-trust.ts";
 import type { StoredCertificate } from "./certificate-file.ts";
 import type { Clock } from "../clock.ts";
 
@@ -93,11 +104,58 @@ function parseEnrollResponse(body: unknown): EnrollResponse | string {
   return { label: r.label, zone: r.zone, names: r.names as string[] };
 }
 
-/** Checks a certificate answer against what was asked; returns the chain and renewal point, or why not. */
+/** The zone an enrollment must be in, and who said so (for the error's detail); null when none is known. */
+function expectedZone(config: BoxConfig): { zone: string; from: string } | null {
+  if (config.zonePin !== null) return { zone: config.zonePin, from: "boxcert box --zone" };
+  if (config.expectedZone !== null) return { zone: config.expectedZone, from: "the connection token" };
+  return null;
+}
+
+/** Why the box must enroll before asking for a certificate, or null when the label it holds will do. */
+function enrollmentOwed(config: BoxConfig, dbUuid: string): string | null {
+  if (!config.label || !config.zone) return "no label";
+  if (config.enrolledFor !== dbUuid) return "another database";
+  const expected = expectedZone(config);
+  if (expected && config.zone !== expected.zone) return `the label is in zone ${config.zone}, not the expected ${expected.zone}`;
+  return null;
+}
+
+/** Why an enrollment answer in this zone cannot be kept, or null. */
+function zoneRefusal(config: BoxConfig, zone: string): string | null {
+  const expected = expectedZone(config);
+  if (!expected || zone === expected.zone) return null;
+  return `the issuer enrolled the box in zone ${zone}, but the box expects zone ${expected.zone} (${expected.from}); enrollment not saved`;
+}
+
+type Chain = ReturnType<typeof parseChain>["certificates"];
+
+/** Why the certificate does not belong to this request (its key, its names), or null. */
+function leafProblem(chain: Chain, key: TlsKey, names: readonly string[]): string | null {
+  const leaf = chain[0];
+  if (!leaf) return "the certificate answer's chain is empty";
+  if (!leafMatchesKey(leaf, key)) return "the issued certificate is not for this box's key";
+  const leafNames = dnsNames(leaf);
+  if (!sameNames(leafNames, names)) return `the issued certificate names ${leafNames.join(", ")}, not ${names.join(", ")}`;
+  return null;
+}
+
+/** Why the chain is not leaf first, each certificate issued by the next, or null. */
+function orderProblem(chain: Chain): string | null {
+  for (let i = 0; i + 1 < chain.length; i++) {
+    if (!(chain[i] as Chain[number]).checkIssued(chain[i + 1] as Chain[number])) {
+      return `the chain is not in order: certificate ${i + 2} did not issue certificate ${i + 1}`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Checks a certificate answer against what was asked and, with trust anchors, against them; returns the
+ * chain and renewal point, or why not.
+ */
 function checkCertificateAnswer(
   body: unknown,
-  key: TlsKey,
-  names: readonly string[],
+  expected: { key: TlsKey; names: readonly string[]; trust: ChainTrust | null },
   now: number,
 ): { chainPem: string; renewAfter: number; reused: boolean } | string {
   const r = body as Partial<CertificateResponse> | null;
@@ -109,16 +167,12 @@ function checkCertificateAnswer(
     return `the certificate answer's chain cannot be parsed: ${(err as Error).message}`;
   }
   const { certificates } = parsed;
-  const leaf = certificates[0];
-  if (!leaf) return "the certificate answer's chain is empty";
-  if (!leafMatchesKey(leaf, key)) return "the issued certificate is not for this box's key";
-  const leafNames = dnsNames(leaf);
-  if (!sameNames(leafNames, names)) return `the issued certificate names ${leafNames.join(", ")}, not ${names.join(", ")}`;
-  for (let i = 0; i + 1 < certificates.length; i++) {
-    if (!(certificates[i] as (typeof certificates)[number]).checkIssued(certificates[i + 1] as (typeof certificates)[number])) {
-      return `the chain is not in order: certificate ${i + 2} did not issue certificate ${i + 1}`;
-    }
-  }
+  const problem =
+    leafProblem(certificates, expected.key, expected.names) ??
+    orderProblem(certificates) ??
+    (expected.trust ? verifyChain(certificates, expected.trust, now) : null);
+  if (problem) return problem;
+  const leaf = certificates[0] as Chain[number];
   const notBefore = Date.parse(leaf.validFrom);
   const notAfter = Date.parse(leaf.validTo);
   if (!(now < notAfter)) return `the issued certificate expired on ${new Date(notAfter).toISOString()}`;
@@ -144,8 +198,9 @@ export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
   const fail = (error: BoxError, retryAfter: string | null = null): LoadOutcome => ({ ok: false, error, config, retryAfter });
 
   for (let enrollAgain = true; ; enrollAgain = false) {
-    if (!config.label || !config.zone || config.enrolledFor !== dbUuid) {
-      logger.info({ event: "enroll", issuer: client.url.origin, identifier: config.identifier }, "enrolling with the issuer");
+    const owed = enrollmentOwed(config, dbUuid);
+    if (owed) {
+      logger.info({ event: "enroll", issuer: client.url.origin, identifier: config.identifier, why: owed }, "enrolling with the issuer");
       const request: EnrollRequest = credentials();
       const answer = await client.post(ENROLL_PATH, request);
       if (answer.kind !== "ok") {
@@ -154,6 +209,8 @@ export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
       }
       const enrolled = parseEnrollResponse(answer.body);
       if (typeof enrolled === "string") return fail(badAnswer(answer.status, enrolled));
+      const refused = zoneRefusal(config, enrolled.zone);
+      if (refused) return fail(badAnswer(answer.status, refused));
       config = await updateConfig(paths, { label: enrolled.label, zone: enrolled.zone, enrolledFor: dbUuid });
       logger.info({ event: "enrolled", label: enrolled.label, zone: enrolled.zone }, "enrolled");
     }
@@ -182,7 +239,7 @@ export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
       const { error, retryAfter } = answerError(answer, `asking ${client.url.origin} for a certificate`);
       return fail(error, retryAfter);
     }
-    const checked = checkCertificateAnswer(answer.body, key, names, ctx.clock());
+    const checked = checkCertificateAnswer(answer.body, { key, names, trust: client.chainTrust }, ctx.clock());
     if (typeof checked === "string") return fail(badAnswer(answer.status, checked));
 
     if (current && checked.chainPem === current.chainPem) {

@@ -21,11 +21,21 @@ async function newKeys(): Promise<Keys> {
   return (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as Keys;
 }
 
-export async function makeCa(name: string, issuer?: TestCa): Promise<TestCa> {
+export interface CaOptions {
+  /** Validity; by default from an hour ago for ten years. */
+  notBefore?: Date;
+  notAfter?: Date;
+  /** false: basicConstraints cA=false (a certificate that must not issue others). */
+  ca?: boolean;
+}
+
+export async function makeCa(name: string, issuer?: TestCa, options: CaOptions = {}): Promise<TestCa> {
   const keys = await newKeys();
   const now = Date.now();
+  const notBefore = options.notBefore ?? new Date(now - 3600_000);
+  const notAfter = options.notAfter ?? new Date(now + 10 * 365 * 86400_000);
   const extensions = [
-    new x509.BasicConstraintsExtension(true, undefined, true),
+    new x509.BasicConstraintsExtension(options.ca ?? true, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as never),
   ];
@@ -34,8 +44,8 @@ export async function makeCa(name: string, issuer?: TestCa): Promise<TestCa> {
         serialNumber: randomBytes(8).toString("hex"),
         subject: `CN=${name}`,
         issuer: issuer.cert.subject,
-        notBefore: new Date(now - 3600_000),
-        notAfter: new Date(now + 10 * 365 * 86400_000),
+        notBefore,
+        notAfter,
         signingKey: issuer.keys.privateKey as never,
         publicKey: keys.publicKey as never,
         signingAlgorithm: SIGN,
@@ -44,8 +54,8 @@ export async function makeCa(name: string, issuer?: TestCa): Promise<TestCa> {
     : await x509.X509CertificateGenerator.createSelfSigned({
         serialNumber: randomBytes(8).toString("hex"),
         name: `CN=${name}`,
-        notBefore: new Date(now - 3600_000),
-        notAfter: new Date(now + 10 * 365 * 86400_000),
+        notBefore,
+        notAfter,
         keys: keys as never,
         signingAlgorithm: SIGN,
         extensions,

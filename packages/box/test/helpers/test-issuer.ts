@@ -26,6 +26,8 @@ export interface TestIssuer {
   url: string;
   ca: TestCa;
   intermediate: TestCa;
+  /** The CA new certificates are issued by and whose certificate follows the leaf in the chain (`intermediate`). */
+  signer: TestCa;
   zone: string;
   /** Every request: path and parsed body. */
   requests: { path: string; body: Record<string, unknown> }[];
@@ -54,6 +56,7 @@ export async function startTestIssuer(options: { zone?: string; tls?: { key: str
     url: "",
     ca,
     intermediate,
+    signer: intermediate,
     zone,
     requests: [],
     override: null,
@@ -103,12 +106,12 @@ export async function startTestIssuer(options: { zone?: string; tls?: { key: str
       const now = Date.now();
       const notBefore = new Date(now - 60_000);
       const notAfter = new Date(now + issuer.lifetimeMs);
-      const leaf = await issueLeaf(intermediate, { publicKey: csr.spki, names, notBefore, notAfter });
+      const leaf = await issueLeaf(issuer.signer, { publicKey: csr.spki, names, notBefore, notAfter });
       const response: CertificateResponse = {
         label: holder.label,
         zone,
         names,
-        chain: leaf + intermediate.pem,
+        chain: leaf + issuer.signer.pem,
         serial: "1",
         notBefore: notBefore.toISOString(),
         notAfter: notAfter.toISOString(),

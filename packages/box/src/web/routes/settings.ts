@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { isLogLevel } from "@boxcert/shared";
-import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField } from "../../config.ts";
+import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, withinZonePin } from "../../config.ts";
 import type { BoxConfig, Connection } from "../../config.ts";
 import { logDownloadName, readAllLogs } from "../../logs.ts";
 import { hashPassword, passwordProblem } from "../admin-password.ts";
@@ -18,9 +18,12 @@ function hasValue(value: string | undefined): value is string {
   return typeof value === "string" && value.trim() !== "";
 }
 
-/** A connection token, or the three values; a string says what is missing. Throws ConfigError for a bad value. */
-function connectionOf(form: Form): Connection | "connect-missing" {
-  if (hasValue(form.token)) return parseConnectionToken(form.token);
+/**
+ * A connection token (refused when it names another zone than the box's --zone pin), or the three values;
+ * a string says what is missing. Throws ConfigError for a bad value.
+ */
+function connectionOf(form: Form, zonePin: string | null): Connection | "connect-missing" {
+  if (hasValue(form.token)) return withinZonePin(parseConnectionToken(form.token), zonePin);
   if (hasValue(form.server) && hasValue(form.dbUuid) && hasValue(form.enterpriseCode)) {
     return parseConnection({ server: form.server, dbUuid: form.dbUuid, enterpriseCode: form.enterpriseCode });
   }
@@ -96,7 +99,7 @@ export async function settingsPlugin(app: FastifyInstance, { kit }: { kit: PageK
 
   app.post("/connect", admin, async (request, reply) => {
     const form = formOf(request);
-    const connection = parsed(() => connectionOf(form));
+    const connection = parsed(() => connectionOf(form, deps.config().zonePin));
     if (connection instanceof ConfigError) return kit.badInput(request, reply, () => connection.message);
     if (connection === "connect-missing") return kit.badInput(request, reply, (t) => t.inputErrors["connect-missing"]);
     const current = deps.config();
