@@ -4,7 +4,8 @@ export default tseslint.config(
   { ignores: ["node_modules/", "**/node_modules/", ".data/", "demo-data/", "test-artifacts/", ".tmp/"] },
   ...tseslint.configs.recommended,
   {
-    files: ["**/*.ts"],
+    // packages/web/src is plain JavaScript that browsers load as it is (docs/web.md): the same rules.
+    files: ["**/*.ts", "packages/web/src/**/*.js"],
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": "error",

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # command -> Debian package
-# chromium and certutil: the browser tests (test/browser.test.ts); dnsmasq: a LAN resolver for the box's
+# chromium and certutil: the browser tests (test/*browser.test.ts); dnsmasq: a LAN resolver for the box's
 # diagnostics tests.
 declare -A NEEDS=([openssl]=openssl [curl]=curl [dig]=dnsutils [pebble]=pebble [chromium]=chromium [certutil]=libnss3-tools [dnsmasq]=dnsmasq-base)
 missing=()
@@ -30,13 +30,14 @@ fi
 
 # Tiers, fastest first (CONTRIBUTING.md): `unit` is every package's own tests (pure functions, and one
 # component on real sockets on port 0, seconds each); `system` is test/ without the browser (real boxcert
-# processes, Pebble, PostgreSQL, dig, curl); `browser` is test/browser.test.ts (Debian's Chromium).
+# processes, Pebble, PostgreSQL, dig, curl); `browser` is test/*browser.test.ts (Debian's Chromium: the box's
+# homepage, and @boxcert/web in a POS page).
 # TIER=unit|system|browser runs one; the default runs all three.
 mapfile -t files < <(
   case "${TIER:-all}" in
     unit) find packages -path '*/test/*.test.ts' -not -path '*/node_modules/*' | sort ;;
-    system) find test -name '*.test.ts' -not -name 'browser.test.ts' | sort ;;
-    browser) find test -name 'browser.test.ts' ;;
+    system) find test -name '*.test.ts' -not -name '*browser.test.ts' | sort ;;
+    browser) find test -name '*browser.test.ts' | sort ;;
     all) { find packages -path '*/test/*.test.ts' -not -path '*/node_modules/*' | sort; find test -name '*.test.ts' | sort; } ;;
     *) echo "test: unknown TIER=$TIER (unit, system, browser, all)" >&2; exit 2 ;;
   esac

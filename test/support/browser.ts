@@ -33,7 +33,7 @@ export interface TestBrowser {
 }
 
 /** Adds a root to the NSS database Chromium reads at `$HOME/.pki/nssdb`. */
-async function trustRoot(home: string, rootPem: string): Promise<void> {
+export async function trustRoot(home: string, rootPem: string): Promise<void> {
   const db = join(home, ".pki", "nssdb");
   mkdirSync(db, { recursive: true, mode: 0o700 });
   await run("certutil", ["-d", `sql:${db}`, "-N", "--empty-password"]);
