@@ -5,7 +5,7 @@
  * certificate Chromium validates for real. No certificate check is switched off.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium, type BrowserContext } from "playwright-core";
@@ -43,7 +43,21 @@ export async function trustRoot(home: string, rootPem: string): Promise<void> {
 /**
  * Starts Chromium. Fails (never skips) when chromium or certutil is missing: scripts/test.sh installs them.
  */
-export async function launchBrowser(options: { zone: string; rootPem: string }): Promise<TestBrowser> {
+/**
+ * A script that runs Chromium inside a network namespace (the shop's `pos`): playwright talks to it over
+ * the pipe it inherits, and its DNS is the namespace's resolv.conf, the shop router's.
+ */
+function chromiumIn(namespace: string): string {
+  const script = join(tempDir("boxcert-chromium-netns-"), "chromium");
+  writeFileSync(script, `#!/bin/sh\nexec ip netns exec ${namespace} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+  return script;
+}
+
+/**
+ * `zone`: map the zone's names to 127.0.0.1 (loopback tests). `namespace`: run Chromium in that network
+ * namespace, resolving names as the machines there do (the shop tests); `args`: more flags.
+ */
+export async function launchBrowser(options: { zone?: string; rootPem: string; namespace?: string; args?: string[] }): Promise<TestBrowser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does it)`);
   const home = tempDir("boxcert-browser-home-");
   await trustRoot(home, options.rootPem).catch((err: Error) => {
@@ -51,9 +65,9 @@ export async function launchBrowser(options: { zone: string; rootPem: string }):
   });
   const profile = tempDir("boxcert-browser-profile-");
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath: options.namespace ? chromiumIn(options.namespace) : CHROMIUM,
     headless: true,
-    args: [...CHROMIUM_FLAGS, `--host-resolver-rules=MAP *.${options.zone} 127.0.0.1`],
+    args: [...CHROMIUM_FLAGS, ...(options.zone ? [`--host-resolver-rules=MAP *.${options.zone} 127.0.0.1`] : []), ...(options.args ?? [])],
     env: { ...process.env, HOME: home },
     acceptDownloads: true,
     viewport: { width: 1100, height: 900 },
