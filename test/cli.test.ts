@@ -6,15 +6,15 @@ import { boxcert } from "./support/processes.ts";
 test("boxcert --help lists every component and exits 0", async () => {
   const { code, stdout } = await boxcert(["--help"]);
   assert.equal(code, 0);
-  for (const name of ["issuer", "admin", "box", "dns", "demo"]) assert.match(stdout, new RegExp(`\\b${name}\\b`));
+  for (const name of ["issuer", "admin", "box", "dns", "erp", "demo"]) assert.match(stdout, new RegExp(`\\b${name}\\b`));
 });
 
 test("an unknown component says so, lists the real ones and exits non-zero (even with --help)", async () => {
-  for (const args of [["erp", "--help"], ["nope"], ["constructor"], ["__proto__", "--help"]]) {
+  for (const args of [["pos", "--help"], ["nope"], ["constructor"], ["__proto__", "--help"]]) {
     const { code, stdout, stderr } = await boxcert(args);
     assert.equal(code, 2, args.join(" "));
     assert.equal(stdout, "", args.join(" "));
-    assert.match(stderr, new RegExp(`unknown component '${args[0]}'.*issuer, admin, box, dns, demo`), args.join(" "));
+    assert.match(stderr, new RegExp(`unknown component '${args[0]}'.*issuer, admin, box, dns, erp, demo`), args.join(" "));
   }
 });
 

@@ -10,6 +10,7 @@ const COMPONENTS: Record<string, () => Promise<(program: Command) => void>> = {
   admin: async () => (await import("@boxcert/admin")).registerAdminCommands,
   box: async () => (await import("@boxcert/box")).registerBoxCommands,
   dns: async () => (await import("@boxcert/dns")).registerDnsCommand,
+  erp: async () => (await import("@boxcert/erp")).registerErpCommand,
   demo: async () => (await import("./demo.ts")).registerDemoCommand,
 };
 

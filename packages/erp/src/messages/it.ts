@@ -1,0 +1,63 @@
+/** The database pages in Italian: the same shape as en.ts. */
+import type { Messages } from "./en.ts";
+
+export const IT: Messages = {
+  langName: "Italiano",
+  switchLanguage: "Lingua",
+  appName: "database boxcert",
+  title: (page) => `${page} · database boxcert`,
+  nav: { iot: "IoT", pos: "Prova POS", logout: "Esci" },
+  noLogin: "Queste pagine sono senza accesso protetto (--insecure-no-login): chiunque le raggiunga vede il codice abbonamento.",
+  loginTitle: "Accedi",
+  loginIntro: "La pagina IoT mostra il codice abbonamento: accedi con la password dell'operatore.",
+  password: "Password",
+  login: "Accedi",
+  iotTitle: "Sistemi IoT",
+  databaseHeading: "Questo database",
+  dbUuid: "UUID del database",
+  declaredKind: "Tipo (come lo dichiara questo database)",
+  kinds: { production: "produzione", staging: "staging", development: "sviluppo", duplicate: "duplicato" },
+  issuerAnswer: "La risposta dell'emittente",
+  recordedAs: (kind, subscription, at) => `L'emittente registra questo database come ${kind} (abbonamento ${subscription}; comunicato il ${at}).`,
+  notProduction:
+    "I sistemi IoT collegati a questo database non ricevono un certificato HTTPS: l'emittente dà certificati solo al database di produzione di un abbonamento.",
+  notReported: "Non ancora comunicato all'emittente.",
+  reportFailed: (detail, next) => `L'ultima comunicazione all'emittente non è riuscita: ${detail}. Prossimo tentativo: ${next}.`,
+  connectHeading: "Collega un sistema IoT",
+  connectIntro:
+    "Crea un token di collegamento con un nuovo segreto di abbinamento monouso, valido 24 ore e per un solo sistema IoT. Incollalo nella homepage del sistema IoT (menu ingranaggio → Collega a un database) oppure esegui boxcert box connect --token.",
+  connectButton: "Collega un sistema IoT",
+  tokenLabel: "Token di collegamento",
+  tokenValidUntil: (at) => `Valido fino al ${at}, per un solo sistema IoT. Contiene il codice abbonamento: consegnalo solo all'installatore.`,
+  copy: "Copia",
+  copied: "Copiato",
+  boxesHeading: "Sistemi IoT",
+  noBoxes: "Nessun sistema IoT si è ancora registrato presso questo database.",
+  columns: { name: "Nome", https: "Indirizzo HTTPS", expiry: "Scadenza del certificato", lastSeen: "Ultimo contatto", version: "Versione", logs: "Registri" },
+  noCertificate: "ancora nessun certificato",
+  daysLeft: (n) => (n === 1 ? "manca 1 giorno" : `mancano ${n} giorni`),
+  expiredAgo: (n) => (n === 1 ? "scaduto da 1 giorno" : `scaduto da ${n} giorni`),
+  downloadLogs: "Scarica registri",
+  reaching: "Collegamento al sistema IoT…",
+  unreachable:
+    "Il sistema IoT non è raggiungibile da questo dispositivo: il suo nome HTTPS potrebbe non risolversi su questa rete, oppure questo dispositivo non è sulla rete del negozio.",
+  posTitle: "Prova POS",
+  posIntro:
+    "Chiama ogni sistema IoT da questo browser, come fa una pagina del punto vendita: il sistema IoT deve essere raggiungibile da questo dispositivo al suo indirizzo HTTPS, e risponde solo all'indirizzo di questo database.",
+  noPosBoxes: "Nessun sistema IoT ha ancora un indirizzo HTTPS.",
+  callBox: "Chiama il sistema IoT",
+  testRequest: "Richiesta di prova",
+  answered: (status) => `Il sistema IoT ha risposto HTTP ${status}:`,
+  posUnreachable:
+    "Il sistema IoT non è raggiungibile da questo dispositivo, oppure non accetta chiamate dall'indirizzo di questo database (risponde solo al database a cui è abbinato).",
+  refused: "Rifiutato",
+  back: "Indietro",
+  refusals: {
+    "foreign-origin": "Questa richiesta proviene da un altro sito. Le modifiche sono accettate solo da queste pagine.",
+    "foreign-host": "Questa richiesta è stata inviata a un nome a cui questo database non risponde.",
+    csrf: "Il token di sicurezza del modulo manca o è scaduto. Ricarica la pagina e riprova.",
+    "login-needed": "Accedi prima.",
+    "wrong-password": "Password errata.",
+    "too-many": "Troppe password errate: aspetta un minuto e riprova.",
+  },
+};
