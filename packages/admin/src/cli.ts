@@ -39,12 +39,15 @@ async function withOperations<T>(opts: Common, fn: (operations: RegistryOperatio
   }
 }
 
-function output(opts: Common, data: Row | Row[], columns: string[]): void {
-  if (opts.json) {
-    process.stdout.write(JSON.stringify(data, null, 2) + "\n");
-  } else {
-    process.stdout.write(formatTable(Array.isArray(data) ? data : [data], columns) + "\n");
-  }
+/** Where a command's rows go: stdout, or what a test reads. */
+export interface AdminOutput {
+  write(text: string): unknown;
+}
+
+function printer(out: AdminOutput) {
+  return (opts: Common, data: Row | Row[], columns: string[]): void => {
+    out.write((opts.json ? JSON.stringify(data, null, 2) : formatTable(Array.isArray(data) ? data : [data], columns)) + "\n");
+  };
 }
 
 function common(cmd: Command): Command {
@@ -52,11 +55,12 @@ function common(cmd: Command): Command {
 }
 
 const SUB_COLUMNS = ["code", "state", "iotBoxSeats", "seatsTaken", "createdAt"];
-const DB_COLUMNS = ["uuid", "subscription", "kind", "createdAt"];
+const DB_COLUMNS = ["uuid", "subscription", "kind", "keyRecorded", "reportedAt", "createdAt"];
 const BOX_COLUMNS = ["label", "identifier", "database", "seat", "lastSeenAt", "freedAt", "revokedAt"];
 const CERT_COLUMNS = ["serial", "label", "source", "notBefore", "notAfter", "renewAfter", "revokedAt"];
 
-export function registerAdminCommands(program: Command): void {
+export function registerAdminCommands(program: Command, out: AdminOutput = process.stdout): void {
+  const output = printer(out);
   const admin = program.command("admin").description("manage subscriptions, databases, boxes and certificates");
 
   const subscription = admin.command("subscription").description("subscriptions (the contract a database belongs to)");
@@ -83,7 +87,7 @@ export function registerAdminCommands(program: Command): void {
     .action(async (uuid: string, opts: Common & { subscription: string; kind: string }) => {
       output(opts, (await withOperations(opts, (r) => r.addDatabase({ uuid, subscription: opts.subscription, kind: opts.kind }))) as unknown as Row, DB_COLUMNS);
     });
-  common(database.command("set <uuid>").description("change a database's kind or subscription"))
+  common(database.command("set <uuid>").description("change a database's kind or subscription (a subscription has at most one production database)"))
     .option("--kind <kind>", "production | staging | development | duplicate")
     .option("--subscription <code>", "move it to another subscription")
     .action(async (uuid: string, opts: Common & { kind?: string; subscription?: string }) => {

@@ -1,1 +1,1 @@
-export { registerAdminCommands, formatTable } from "./cli.ts";
+export { registerAdminCommands, formatTable, type AdminOutput } from "./cli.ts";

@@ -8,6 +8,8 @@ import type { Logger } from "pino";
 import {
   BOX_IDENTIFIER_PATTERN,
   CERTIFICATE_PATH,
+  DATABASE_KINDS,
+  DATABASE_PATH,
   ENROLL_PATH,
   ISSUER_ERRORS,
   MAX_BODY_BYTES,
@@ -15,13 +17,17 @@ import {
   SIGNATURE_HEADER,
   tlsServerOptions,
   type CertificateRequest,
+  type DatabaseReport,
   type EnrollRequest,
   type IssuerErrorCode,
 } from "@boxcert/shared";
 import { Issuance, type Outcome, type IssuanceOptions, type SignedInput } from "./issuance.ts";
+import { DatabaseReporting, type DatabaseReportInput, type DatabaseReports } from "./database-report.ts";
 
 export interface IssuerAppOptions extends Omit<IssuanceOptions, "logger"> {
   logger: Logger;
+  /** Where databases' reports of themselves are recorded (POST /v1/database). */
+  databases: DatabaseReports;
   /** Serve HTTPS with this certificate chain and key (PEM); plain HTTP when absent. */
   tls?: { cert: string; key: string };
 }
@@ -52,6 +58,24 @@ const certificateSchema = {
   },
 } as const;
 
+/**
+ * A database report records the UUID it carries (trust on first use), so the UUID is a UUID, in either
+ * case (the store keeps it lowercase, as `admin database add` does); a box only looks its database up.
+ */
+const DATABASE_UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+const databaseReportSchema = {
+  type: "object",
+  required: ["dbUuid", "enterpriseCode", "kind", "databaseKey", "timestamp"],
+  properties: {
+    dbUuid: { ...credentialProperties.dbUuid, pattern: DATABASE_UUID_PATTERN },
+    enterpriseCode: credentialProperties.enterpriseCode,
+    kind: { type: "string", enum: DATABASE_KINDS },
+    // Base64 of a P-256 SPKI: 124 characters (88 compressed); recorded as the database's key.
+    databaseKey: { type: "string", minLength: 1, maxLength: 256, pattern: "^[A-Za-z0-9+/]+={0,2}$" },
+    timestamp: credentialProperties.timestamp,
+  },
+} as const;
+
 function send<T>(reply: FastifyReply, outcome: Outcome<T>): FastifyReply {
   switch (outcome.kind) {
     case "ok":
@@ -79,17 +103,27 @@ function requestErrorCode(err: Error & { validation?: unknown }): IssuerErrorCod
   return "bad_request";
 }
 
-function signedInput(request: FastifyRequest, body: EnrollRequest): SignedInput {
+function signature(request: FastifyRequest): string | undefined {
   const header = request.headers[SIGNATURE_HEADER];
+  return Array.isArray(header) ? header[0] : header;
+}
+
+function signedInput(request: FastifyRequest, body: EnrollRequest): SignedInput {
   return {
     raw: request.rawBody!,
-    signature: Array.isArray(header) ? header[0] : header,
+    signature: signature(request),
     dbUuid: body.dbUuid,
     enterpriseCode: body.enterpriseCode,
     identifier: body.identifier,
     identityKey: body.identityKey,
     timestamp: body.timestamp,
   };
+}
+
+/** Only the report's own fields: anything else the body carries is signed, but not read. */
+function reportInput(request: FastifyRequest, body: DatabaseReport): DatabaseReportInput {
+  const { dbUuid, enterpriseCode, kind, databaseKey, timestamp } = body;
+  return { raw: request.rawBody!, signature: signature(request), dbUuid, enterpriseCode, kind, databaseKey, timestamp };
 }
 
 export function buildIssuerApp(options: IssuerAppOptions): FastifyInstance {
@@ -102,6 +136,7 @@ export function buildIssuerApp(options: IssuerAppOptions): FastifyInstance {
     ...(options.tls ? { https: tlsServerOptions(options.tls.cert, options.tls.key) } : {}),
   }) as unknown as FastifyInstance;
   const issuance = new Issuance(options);
+  const reporting = new DatabaseReporting({ databases: options.databases, clock: options.clock, logger: options.logger });
 
   // Signatures cover the exact body bytes, so the JSON parser keeps them; nothing but JSON is accepted.
   app.removeAllContentTypeParsers();
@@ -134,6 +169,9 @@ export function buildIssuerApp(options: IssuerAppOptions): FastifyInstance {
   );
   app.post<{ Body: CertificateRequest }>(CERTIFICATE_PATH, { schema: { body: certificateSchema } }, async (request, reply) =>
     send(reply, await issuance.certificate({ ...signedInput(request, request.body), label: request.body.label, csr: request.body.csr })),
+  );
+  app.post<{ Body: DatabaseReport }>(DATABASE_PATH, { schema: { body: databaseReportSchema } }, async (request, reply) =>
+    send(reply, await reporting.report(reportInput(request, request.body))),
   );
   return app;
 }

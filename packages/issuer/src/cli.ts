@@ -7,6 +7,7 @@ import pino, { type Logger } from "pino";
 import { asArgument, formatHostPort, isZone, LOG_LEVELS, parseLogLevel, pinoLevel } from "@boxcert/shared";
 import { isPostgresUrl, openStore, RegistryOperations, ZoneRecords, type Store } from "@boxcert/store";
 import { issuanceRecords } from "./issuance-records.ts";
+import { databaseReports } from "./database-report.ts";
 import { EmbeddedCa } from "./embedded-ca.ts";
 import { AcmeSource, type AcmeDirectoryOptions } from "./acme.ts";
 import type { DnsServerAddress } from "./acme-dns-check.ts";
@@ -112,6 +113,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
         : ca;
     const app = buildIssuerApp({
       records: issuanceRecords(store),
+      databases: databaseReports(store),
       source,
       zone: config.zone,
       lifetimeMs: config.lifetimeMs,

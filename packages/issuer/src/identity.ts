@@ -1,8 +1,11 @@
 /**
- * Box identity: every request body is signed with the box's long-lived identity key (wire.ts). Parsed
- * public keys are cached: a fleet re-uses the same few keys and parsing one costs more than verifying.
+ * Signed requests: every box request body is signed with the box's long-lived identity key (wire.ts), and
+ * a database's report with the database's own key, the same way. Parsed public keys are cached: a fleet
+ * re-uses the same few keys and parsing one costs more than verifying.
  */
 import { createPublicKey, verify, type KeyObject } from "node:crypto";
+import { REQUEST_MAX_SKEW_MS } from "@boxcert/shared";
+import { failed, type Failed } from "./outcome.ts";
 
 const CACHE_LIMIT = 50_000;
 const keyCache = new Map<string, KeyObject | null>();
@@ -31,4 +34,36 @@ export function verifyBodySignature(body: Buffer, signature: string | undefined,
   } catch {
     return false;
   }
+}
+
+/** The signed bytes of a request, its signature header and the timestamp it carries. */
+export interface SignedBody {
+  raw: Buffer;
+  signature: string | undefined;
+  timestamp: string;
+}
+
+/** Who signs: the body field that carries the public key, and whose clock a stale request points at. */
+export interface Signer {
+  keyField: "identityKey" | "databaseKey";
+  publicKey: string;
+  whose: "box" | "database";
+}
+
+/**
+ * The authentication step of every signed request: fresh (within REQUEST_MAX_SKEW_MS of `now`, which
+ * bounds replays) and signed over its exact bytes by the key it carries. Null when it passes.
+ */
+export function authenticateSignedBody(body: SignedBody, signer: Signer, now: number): Failed | null {
+  const at = Date.parse(body.timestamp);
+  if (Number.isNaN(at)) return failed("bad_request", "timestamp is not an ISO 8601 date");
+  if (Math.abs(now - at) > REQUEST_MAX_SKEW_MS) {
+    return failed("stale_request", `the request timestamp ${body.timestamp} is more than ${REQUEST_MAX_SKEW_MS / 60000} minutes from the issuer's clock ${new Date(now).toISOString()}; check the ${signer.whose}'s clock`);
+  }
+  const key = identityPublicKey(signer.publicKey);
+  if (!key) return failed("bad_identity_key", `${signer.keyField} is not an ECDSA P-256 public key (SPKI DER, base64)`);
+  if (!verifyBodySignature(body.raw, body.signature, key)) {
+    return failed("bad_signature", `the boxcert-signature header does not sign this body with ${signer.keyField}`);
+  }
+  return null;
 }

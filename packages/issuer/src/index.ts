@@ -3,3 +3,4 @@ export { startIssuer, registerIssuerCommand, type IssuerConfig, type RunningIssu
 export { Issuance, authorise, enrollBox, type Outcome, type IssuanceOptions } from "./issuance.ts";
 export { issuanceRecords, type IssuanceRecords } from "./issuance-records.ts";
 export { EmbeddedCa } from "./embedded-ca.ts";
+export { DatabaseReporting, databaseReports, decideReport, type DatabaseReports } from "./database-report.ts";

@@ -6,16 +6,7 @@
  * and a CertificateSource; outcomes carry error codes, and the HTTP layer (app.ts) picks the statuses.
  */
 import { randomInt } from "node:crypto";
-import {
-  certificateNames,
-  REFUSALS,
-  REQUEST_MAX_SKEW_MS,
-  sameNames,
-  type CertificateResponse,
-  type EnrollResponse,
-  type IssuerErrorCode,
-  type RefusalReason,
-} from "@boxcert/shared";
+import { certificateNames, sameNames, type CertificateResponse, type EnrollResponse } from "@boxcert/shared";
 import { LockTimeoutError, type ActiveBox, type EligibilityFacts, type IssuanceState, type StoredCertificate } from "@boxcert/store";
 import type { Logger } from "pino";
 import type { IssuanceRecords } from "./issuance-records.ts";
@@ -30,14 +21,13 @@ import {
   type IssuedCertificate,
 } from "./certificate-source.ts";
 import { decideEligibility } from "./eligibility.ts";
-import { identityPublicKey, verifyBodySignature } from "./identity.ts";
+import { authenticateSignedBody } from "./identity.ts";
+import { failed, refused, type Failed, type Outcome, type Refused } from "./outcome.ts";
 import { verifyCsr, CsrError, type VerifiedCsr } from "./csr.ts";
 
 export type Clock = () => number;
 
-export type Refused = { kind: "refused"; reason: RefusalReason; message: string };
-export type Failed = { kind: "error"; code: IssuerErrorCode; message: string; retryAfterSeconds?: number };
-export type Outcome<T> = { kind: "ok"; body: T } | Refused | Failed;
+export type { Failed, Outcome, Refused };
 
 export interface SignedInput {
   raw: Buffer;
@@ -81,14 +71,6 @@ const LAST_SEEN_RESOLUTION_MS = 5 * 60_000;
  */
 const BOX_LOCK_TTL_MS = 2 * 60_000;
 const BOX_LOCK_WAIT_MS = 60_000;
-
-function refused(reason: RefusalReason, message: string = REFUSALS[reason].message): Refused {
-  return { kind: "refused", reason, message };
-}
-
-function failed(code: IssuerErrorCode, message: string, retryAfterSeconds?: number): Failed {
-  return { kind: "error", code, message, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) };
-}
 
 /** A step either hands its result to the next one or ends the request with an answer. */
 type Step<T> = { next: T } | { answer: Outcome<CertificateResponse> };
@@ -177,18 +159,7 @@ export class Issuance {
 
   /** The authentication step: the request is fresh and signed by the identity key it carries. */
   private authenticate(input: SignedInput): Failed | null {
-    const at = Date.parse(input.timestamp);
-    const now = this.options.clock();
-    if (Number.isNaN(at)) return failed("bad_request", "timestamp is not an ISO 8601 date");
-    if (Math.abs(now - at) > REQUEST_MAX_SKEW_MS) {
-      return failed("stale_request", `the request timestamp ${input.timestamp} is more than ${REQUEST_MAX_SKEW_MS / 60000} minutes from the issuer's clock ${new Date(now).toISOString()}; check the box's clock`);
-    }
-    const key = identityPublicKey(input.identityKey);
-    if (!key) return failed("bad_identity_key", "identityKey is not an ECDSA P-256 public key (SPKI DER, base64)");
-    if (!verifyBodySignature(input.raw, input.signature, key)) {
-      return failed("bad_signature", "the boxcert-signature header does not sign this body with identityKey");
-    }
-    return null;
+    return authenticateSignedBody(input, { keyField: "identityKey", publicKey: input.identityKey, whose: "box" }, this.options.clock());
   }
 
   private async underBoxLock(input: CertificateInput): Promise<Outcome<CertificateResponse>> {

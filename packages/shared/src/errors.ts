@@ -134,7 +134,7 @@ export function boxErrorInfo(code: BoxErrorCode, lang: Language): BoxErrorInfo {
 
 /**
  * The issuer's refusal reasons, in the order eligibility is checked, then the identity and request
- * refusals. `status` is the HTTP status the issuer answers with; the box shows every refusal that carries
+ * refusals, then those only a database report gets. `status` is the HTTP status the issuer answers with; the box shows every refusal that carries
  * a reason from this list as ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT.
  */
 export const REFUSALS = {
@@ -154,6 +154,8 @@ export const REFUSALS = {
   },
   box_not_enrolled: { status: 403, message: "the box is not enrolled for this label; enroll first" },
   csr_names_mismatch: { status: 403, message: "the CSR names differ from the names this box is owed" },
+  /** A database report (POST /v1/database) names a subscription code the issuer does not know. */
+  unknown_subscription: { status: 403, message: "the subscription code is not known to the issuer" },
 } as const;
 export type RefusalReason = keyof typeof REFUSALS;
 
@@ -166,7 +168,7 @@ export const ISSUER_ERRORS = {
   bad_json: { status: 400, meaning: "the body is not valid JSON" },
   bad_request: { status: 400, meaning: "wrong or missing fields, or a timestamp that is not an ISO 8601 date" },
   bad_csr: { status: 400, meaning: "the CSR is garbage, badly signed, or has a weak key (RSA under 2048 bits)" },
-  bad_identity_key: { status: 400, meaning: "identityKey is not an ECDSA P-256 public key (SPKI DER, base64)" },
+  bad_identity_key: { status: 400, meaning: "identityKey (a database report's databaseKey) is not an ECDSA P-256 public key (SPKI DER, base64)" },
   bad_signature: { status: 401, meaning: "the identity signature is missing or does not sign the body" },
   stale_request: { status: 401, meaning: "the request's timestamp is more than 10 minutes from the issuer's clock" },
   not_found: { status: 404, meaning: "no such endpoint (wrong issuer URL)" },
@@ -193,6 +195,7 @@ export const REFUSALS_IT: Record<RefusalReason, string> = {
   box_revoked: "questo sistema IoT è stato revocato da un operatore: non riceve certificati e il suo nome non si risolve",
   box_not_enrolled: "il sistema IoT non è registrato per questa etichetta; si registra di nuovo da solo",
   csr_names_mismatch: "i nomi della CSR sono diversi da quelli dovuti a questo sistema IoT",
+  unknown_subscription: "il codice abbonamento non è noto all'emittente",
 };
 export const REFUSAL_REASONS = Object.keys(REFUSALS) as RefusalReason[];
 

@@ -7,6 +7,8 @@ import type { RefusalReason } from "./errors.ts";
 
 export const ENROLL_PATH = "/v1/enroll";
 export const CERTIFICATE_PATH = "/v1/certificate";
+/** Where a customer's database reports itself (docs/erp.md). */
+export const DATABASE_PATH = "/v1/database";
 export const SIGNATURE_HEADER = "boxcert-signature";
 /** A signed request older or newer than this is refused (replay window); the box's clock must be close. */
 export const REQUEST_MAX_SKEW_MS = 10 * 60 * 1000;
@@ -80,4 +82,30 @@ export interface RefusalBody {
 /** The body of every other error answer (4xx/5xx). */
 export interface ErrorBody {
   error: { code: string; message: string };
+}
+
+/** What a database is: only the production database of a subscription gets certificates for its boxes. */
+export const DATABASE_KINDS = ["production", "staging", "development", "duplicate"] as const;
+export type DatabaseKind = (typeof DATABASE_KINDS)[number];
+
+/**
+ * POST /v1/database (docs/erp.md): a database reports itself at start and daily, signed (as a box signs)
+ * with its own key, whose public key it carries.
+ */
+export interface DatabaseReport {
+  dbUuid: string;
+  enterpriseCode: string;
+  /** What the database says it is; the issuer's registry may record less (docs/erp.md). */
+  kind: DatabaseKind;
+  /** The database's public key, SPKI DER in base64. */
+  databaseKey: string;
+  /** When the database signed the report, ISO 8601 UTC. */
+  timestamp: string;
+}
+
+export interface DatabaseReportResponse {
+  /** The kind the issuer recorded, which is what eligibility goes by. */
+  kind: DatabaseKind;
+  /** The subscription's state: draft, in_progress, paused or closed. */
+  subscription: string;
 }

@@ -31,5 +31,11 @@ export {
   type SeatDecision,
   type StoredCertificate,
 } from "./issuance-queries.ts";
+export {
+  DatabaseReportQueries,
+  type DatabaseReportFacts,
+  type DatabaseReportRequest,
+  type KindDecision,
+} from "./database-report-queries.ts";
 export { ZoneRecords, type ZoneRecordsSnapshot } from "./zone-records.ts";
 export { LockTimeoutError, withStoreLock, LOCK_POLLING, type StoreLockOptions } from "./lock.ts";

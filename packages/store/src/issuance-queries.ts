@@ -5,12 +5,13 @@
  * kysely like the rest, so they stay portable between SQLite and PostgreSQL. No decision is made here: the
  * issuer decides (its eligibility.ts) from the facts these queries return.
  */
-import { sql, type Kysely, type Transaction } from "kysely";
+import type { Kysely } from "kysely";
 import { newLabel } from "@boxcert/shared";
 import type { Store } from "./db.ts";
 import { PreparedQuery } from "./prepared.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { withStoreLock, type StoreLockOptions } from "./lock.ts";
+import { lockSubscription } from "./subscription-lock.ts";
 import type { Database, DatabaseKind, SubscriptionState } from "./schema.ts";
 
 /** What eligibility is decided from: the database, its subscription, the box if enrolled, the seats taken. */
@@ -271,7 +272,7 @@ export class IssuanceQueries {
    */
   async enroll<T>(request: EnrollmentRequest, now: Date, decide: (facts: EligibilityFacts) => SeatDecision<T>): Promise<Enrollment<T>> {
     return this.db.transaction().execute(async (trx) => {
-      await this.lockSubscriptionOf(trx, request.dbUuid);
+      await lockSubscription(trx, this.store.dialect, { databaseUuid: request.dbUuid });
       const facts = await this.eligibilityFacts(request.dbUuid, request.identifier, trx);
       const { seat, result } = decide(facts);
       if (facts.box || seat === null || !facts.database) return { result, facts, box: facts.box, created: false };
@@ -292,19 +293,6 @@ export class IssuanceQueries {
         .executeTakeFirstOrThrow();
       return { result, facts, box: { id: inserted.id, label, identityKey: request.identityKey, seat }, created: true };
     });
-  }
-
-  private async lockSubscriptionOf(trx: Transaction<Database>, dbUuid: string): Promise<void> {
-    const sub = trx
-      .selectFrom("databases")
-      .select("subscription_id")
-      .where("uuid", "=", dbUuid.toLowerCase());
-    if (this.store.dialect === "postgres") {
-      await sql`SELECT id FROM subscriptions WHERE id = (${sub}) FOR UPDATE`.execute(trx);
-    } else {
-      // A no-op write makes SQLite take the write lock now rather than at the first real write.
-      await trx.updateTable("subscriptions").set({ code: sql`code` }).where("id", "=", sub).execute();
-    }
   }
 
   /**

@@ -139,6 +139,19 @@ async function createCaaIdentities(db: Kysely<unknown>, dialect: Dialect, _id: I
   }
 }
 
+/**
+ * Databases report themselves to the issuer (docs/erp.md): the key of a database's first report is kept
+ * (trust on first use, as box identities), and when it last reported. Both null for the databases an
+ * operator added before, until they report. Kinds are left as they are: a subscription that already has
+ * two production databases keeps them (admin refuses to make a new second one).
+ */
+async function addDatabaseReports(db: Kysely<unknown>, _dialect: Dialect, _id: IdColumn): Promise<void> {
+  await db.schema.alterTable("databases").addColumn("database_key", "text").execute();
+  await db.schema.alterTable("databases").addColumn("reported_at", "text").execute();
+  // The report reads a subscription's databases by kind under its lock.
+  await db.schema.createIndex("databases_subscription_kind").on("databases").columns(["subscription_id", "kind"]).execute();
+}
+
 function buildMigrations(dialect: Dialect): Record<string, Migration> {
   // SQLite's INTEGER PRIMARY KEY is already an auto-assigned rowid; PostgreSQL needs an identity column.
   const id: IdColumn = (c) => (dialect === "postgres" ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey());
@@ -148,6 +161,7 @@ function buildMigrations(dialect: Dialect): Record<string, Migration> {
     "0002_zone": step(createZone),
     "0003_locks": step(createLocks),
     "0004_caa_identities": step(createCaaIdentities),
+    "0005_database_reports": step(addDatabaseReports),
   };
 }
 

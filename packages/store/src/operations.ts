@@ -3,8 +3,8 @@
  * subscriptions, databases, boxes and certificates, added, changed, listed, freed and revoked. The
  * issuance path reads and writes through issuance-queries.ts instead.
  */
-import type { Kysely } from "kysely";
-import type { Store } from "./db.ts";
+import type { Kysely, Transaction } from "kysely";
+import type { Dialect, Store } from "./db.ts";
 import {
   DATABASE_KINDS,
   SUBSCRIPTION_STATES,
@@ -12,7 +12,8 @@ import {
   type DatabaseKind,
   type SubscriptionState,
 } from "./schema.ts";
-import { RegistryError } from "./registry-error.ts";
+import { isUniqueViolation, RegistryError } from "./registry-error.ts";
+import { lockSubscription, type SubscriptionKey } from "./subscription-lock.ts";
 
 export { RegistryError };
 
@@ -27,6 +28,10 @@ export interface DatabaseRow {
   uuid: string;
   subscription: string;
   kind: DatabaseKind;
+  /** Whether the database's own key is recorded (from its first report; the key itself is not shown). */
+  keyRecorded: boolean;
+  /** When the database last reported itself to the issuer; null if it never did. */
+  reportedAt: string | null;
   createdAt: string;
 }
 export interface BoxRow {
@@ -72,15 +77,12 @@ function parseSeats(value: number): number {
   return value;
 }
 
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e.code === "23505" || e.code === "SQLITE_CONSTRAINT_UNIQUE" || /UNIQUE constraint/.test(e.message ?? "");
-}
-
 export class RegistryOperations {
   private readonly db: Kysely<Database>;
+  private readonly dialect: Dialect;
   constructor(store: Store) {
     this.db = store.db;
+    this.dialect = store.dialect;
   }
 
   // ---- subscriptions ----
@@ -149,10 +151,36 @@ export class RegistryOperations {
 
   // ---- databases ----
 
-  private async subscriptionId(code: string): Promise<number> {
-    const row = await this.db.selectFrom("subscriptions").select("id").where("code", "=", code).executeTakeFirst();
-    if (!row) throw new RegistryError("not_found", `unknown subscription ${code}`);
-    return row.id;
+  /**
+   * Runs `fn` under the lock of the subscription `key` names (the one database reports and enrollment
+   * take), so the one-production-database rule is checked against databases nobody is changing meanwhile.
+   */
+  private underSubscriptionLock<T>(key: SubscriptionKey, fn: (trx: Transaction<Database>, subscriptionId: number) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(async (trx) => {
+      const subscription = await lockSubscription(trx, this.dialect, key);
+      if (!subscription) {
+        throw new RegistryError("not_found", "code" in key ? `unknown subscription ${key.code}` : `unknown database ${key.databaseUuid}`);
+      }
+      return fn(trx, subscription.id);
+    });
+  }
+
+  /** A subscription has at most one production database: refuses making `uuid` a second one. */
+  private async refuseSecondProduction(trx: Transaction<Database>, subscriptionId: number, uuid: string): Promise<void> {
+    const other = await trx
+      .selectFrom("databases as d")
+      .innerJoin("subscriptions as s", "s.id", "d.subscription_id")
+      .select(["d.uuid", "s.code"])
+      .where("d.subscription_id", "=", subscriptionId)
+      .where("d.kind", "=", "production")
+      .where("d.uuid", "!=", uuid)
+      .executeTakeFirst();
+    if (!other) return;
+    throw new RegistryError(
+      "conflict",
+      `subscription ${other.code} already has a production database (${other.uuid}); a subscription has at most one: ` +
+        `first set that one's kind (boxcert admin database set ${other.uuid} --kind duplicate)`,
+    );
   }
 
   async addDatabase(input: { uuid: string; subscription: string; kind: string }, now = new Date()): Promise<DatabaseRow> {
@@ -161,12 +189,11 @@ export class RegistryOperations {
       throw new RegistryError("invalid", `"${input.uuid}" is not a UUID`);
     }
     const kind = parseKind(input.kind);
-    const subscriptionId = await this.subscriptionId(input.subscription);
     try {
-      await this.db
-        .insertInto("databases")
-        .values({ uuid, subscription_id: subscriptionId, kind, created_at: now.toISOString() })
-        .execute();
+      await this.underSubscriptionLock({ code: input.subscription }, async (trx, subscriptionId) => {
+        if (kind === "production") await this.refuseSecondProduction(trx, subscriptionId, uuid);
+        await trx.insertInto("databases").values({ uuid, subscription_id: subscriptionId, kind, created_at: now.toISOString() }).execute();
+      });
     } catch (err) {
       if (isUniqueViolation(err)) throw new RegistryError("conflict", `database ${uuid} already exists`);
       throw err;
@@ -174,13 +201,26 @@ export class RegistryOperations {
     return this.getDatabase(uuid);
   }
 
+  /**
+   * Changes a database's kind or subscription; the operator's way to decide which of two databases that
+   * claim production is the production one (after setting the other's kind).
+   */
   async setDatabase(uuid: string, changes: { kind?: string; subscription?: string }): Promise<DatabaseRow> {
-    const values: { kind?: DatabaseKind; subscription_id?: number } = {};
-    if (changes.kind !== undefined) values.kind = parseKind(changes.kind);
-    if (changes.subscription !== undefined) values.subscription_id = await this.subscriptionId(changes.subscription);
-    if (Object.keys(values).length === 0) throw new RegistryError("invalid", "nothing to change: give --kind and/or --subscription");
-    const result = await this.db.updateTable("databases").set(values).where("uuid", "=", uuid.toLowerCase()).executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) throw new RegistryError("not_found", `unknown database ${uuid}`);
+    const kind = changes.kind !== undefined ? parseKind(changes.kind) : undefined;
+    if (kind === undefined && changes.subscription === undefined) throw new RegistryError("invalid", "nothing to change: give --kind and/or --subscription");
+    const key = uuid.toLowerCase();
+    // The lock of the subscription the database ends up in: that is where a second production one would be.
+    const target: SubscriptionKey = changes.subscription !== undefined ? { code: changes.subscription } : { databaseUuid: key };
+    await this.underSubscriptionLock(target, async (trx, subscriptionId) => {
+      const database = await trx.selectFrom("databases").select("kind").where("uuid", "=", key).executeTakeFirst();
+      if (!database) throw new RegistryError("not_found", `unknown database ${uuid}`);
+      if ((kind ?? database.kind) === "production") await this.refuseSecondProduction(trx, subscriptionId, key);
+      await trx
+        .updateTable("databases")
+        .set({ ...(kind !== undefined ? { kind } : {}), subscription_id: subscriptionId })
+        .where("uuid", "=", key)
+        .execute();
+    });
     return this.getDatabase(uuid);
   }
 
@@ -194,10 +234,17 @@ export class RegistryOperations {
     const rows = await this.db
       .selectFrom("databases as d")
       .innerJoin("subscriptions as s", "s.id", "d.subscription_id")
-      .select(["d.uuid", "s.code", "d.kind", "d.created_at"])
+      .select(["d.uuid", "s.code", "d.kind", "d.database_key", "d.reported_at", "d.created_at"])
       .orderBy("d.uuid")
       .execute();
-    return rows.map((r) => ({ uuid: r.uuid, subscription: r.code, kind: r.kind, createdAt: r.created_at }));
+    return rows.map((r) => ({
+      uuid: r.uuid,
+      subscription: r.code,
+      kind: r.kind,
+      keyRecorded: r.database_key !== null,
+      reportedAt: r.reported_at,
+      createdAt: r.created_at,
+    }));
   }
 
   // ---- boxes ----

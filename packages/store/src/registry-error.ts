@@ -8,3 +8,9 @@ export class RegistryError extends Error {
     this.name = "RegistryError";
   }
 }
+
+/** A unique constraint refused a write (SQLite or PostgreSQL): the row is there already. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e.code === "23505" || e.code === "SQLITE_CONSTRAINT_UNIQUE" || /UNIQUE constraint/.test(e.message ?? "");
+}

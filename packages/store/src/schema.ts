@@ -1,11 +1,12 @@
 /** Table types of the registry store (SQLite and PostgreSQL through one kysely query layer). */
 import type { Generated } from "kysely";
+import { DATABASE_KINDS, type DatabaseKind } from "@boxcert/shared";
+
+// The kinds are part of the wire (a database reports its kind), so they live in shared.
+export { DATABASE_KINDS, type DatabaseKind };
 
 export const SUBSCRIPTION_STATES = ["draft", "in_progress", "paused", "closed"] as const;
 export type SubscriptionState = (typeof SUBSCRIPTION_STATES)[number];
-
-export const DATABASE_KINDS = ["production", "staging", "development", "duplicate"] as const;
-export type DatabaseKind = (typeof DATABASE_KINDS)[number];
 
 /** Dates are stored as ISO 8601 UTC strings (`toISOString()`), which sort in time order on both engines. */
 export interface SubscriptionsTable {
@@ -23,6 +24,10 @@ export interface DatabasesTable {
   subscription_id: number;
   kind: DatabaseKind;
   created_at: string;
+  /** The database's own public key (SPKI DER base64), recorded from its first report; null until it reports. */
+  database_key: string | null;
+  /** When the database last reported itself (POST /v1/database); null if it never did. */
+  reported_at: string | null;
 }
 
 export interface BoxesTable {
