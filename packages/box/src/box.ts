@@ -2,14 +2,15 @@
  * buildBox(options): the whole box agent, wired, without listening. start() opens the data folder, binds
  * the two listeners and starts the renewal schedule; stop() undoes all of it. The parts are made in the
  * order they need each other (assemble): the served-certificate holder, the agent that sets it, the
- * scheduler that runs the agent, the listeners that follow the holder, then the routes over all of them. Tests drive it directly
- * with real sockets on port 0 and an injected clock and timers; nothing here reads process.env.
+ * registration with the database (after every check), the scheduler that runs the agent, the listeners
+ * that follow the holder, then the routes over all of them. Tests drive it directly with real sockets on
+ * port 0 and an injected clock and timers; nothing here reads process.env.
  */
 import { isIP } from "node:net";
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 import { dataPaths, ensureDataDir } from "./data-dir.ts";
-import { loadOrCreateConfig, updateConfig } from "./config.ts";
+import { loadOrCreateConfig, pairedOriginOf, updateConfig } from "./config.ts";
 import type { BoxConfig, LogLevel } from "./config.ts";
 import type { DataPaths } from "./data-dir.ts";
 import type { BoxIdentity } from "./certificate/identity.ts";
@@ -33,6 +34,11 @@ import type { DiagnosticsReport } from "./diagnostics/index.ts";
 import { buildView, toApiStatus } from "./web/status.ts";
 import type { BoxStatus, BoxView } from "./web/status.ts";
 import { pinoLevel } from "@boxcert/shared";
+import type { BackoffSchedule } from "@boxcert/shared";
+import { DatabaseRegistration } from "./database/registration.ts";
+import type { RegisteredFacts } from "./database/registration.ts";
+import { httpsUrl } from "./web/status.ts";
+import { BOX_VERSION } from "./version.ts";
 import { createBoxLog } from "./logs.ts";
 import type { BoxLog } from "./logs.ts";
 import { detectLanAddress } from "./network.ts";
@@ -45,6 +51,10 @@ export interface BoxOptions {
   issuerUrl: string;
   /** Extra CA certificates (PEM) trusted for an https:// issuer and the chains it hands out, besides the bundled roots. */
   issuerCa?: string;
+  /** Extra CA certificates (PEM) trusted for the database's TLS (`--database-ca`), besides the bundled roots. */
+  databaseCa?: string;
+  /** The retry schedule of a failed registration with the database (RENEWAL_BACKOFF). */
+  registrationBackoff?: BackoffSchedule;
   /** The zone the box must be enrolled in (`--zone`, the vendor's pin); saved as config.json's zonePin at start. */
   zone?: string;
   httpPort: number;
@@ -80,9 +90,10 @@ export interface Box {
   start(): Promise<{ httpPort: number; httpsPort: number }>;
   stop(): Promise<void>;
   /**
-   * Runs a check now (or joins the running one) and returns the status after it. "demand" (the default)
-   * follows the homepage's rule (no request for a valid certificate that is not due, unless the box shows
-   * an error); "periodic" is the timed check's (asks the issuer: a refresh).
+   * Runs a check now (or joins the running one) and returns the status after it and after the
+   * registration with the database it may start. "demand" (the default) follows the homepage's rule (no
+   * request for a valid certificate that is not due, unless the box shows an error); "periodic" is the
+   * timed check's (asks the issuer: a refresh).
    */
   checkNow(trigger?: CheckTrigger): Promise<BoxStatus>;
   status(): BoxStatus;
@@ -93,6 +104,7 @@ interface Running {
   logger: Logger;
   client: IssuerClient;
   agent: BoxAgent;
+  registration: DatabaseRegistration;
   scheduler: RenewalScheduler;
   servers: BoxServers;
   web: WebState;
@@ -237,8 +249,32 @@ async function assemble(parts: Parts): Promise<Omit<Running, "log">> {
     serve: (certificate) => tls.set(tlsMaterial(certificate)),
     onLogLevel: (changed) => applyLogLevel(logger, changed.logLevel),
   });
+  const facts = (): RegisteredFacts => {
+    const current = view();
+    return { name: current.name, ip, httpsUrl: httpsUrl(current.https), certificateExpiry: current.certificate.notAfter, version: BOX_VERSION };
+  };
+  const registration = new DatabaseRegistration({
+    identity: parts.identity,
+    clock,
+    timers,
+    logger,
+    ...(options.random ? { random: options.random } : {}),
+    ...(options.registrationBackoff ? { backoff: options.registrationBackoff } : {}),
+    ...(options.databaseCa !== undefined ? { ca: options.databaseCa } : {}),
+    config: () => agent.refreshConfig(),
+    changeConfig: async (update) => {
+      await updateConfig(paths, update);
+      return agent.refreshConfig();
+    },
+    facts,
+  });
   const scheduler = new RenewalScheduler({
-    check: (trigger) => agent.check(trigger),
+    check: async (trigger) => {
+      const result = await agent.check(trigger);
+      // Every check may have changed a registered fact (the certificate) or brought a pairing secret.
+      registration.nudge();
+      return result;
+    },
     clock,
     timers,
     ...(options.checkIntervalMs !== undefined ? { intervalMs: options.checkIntervalMs } : {}),
@@ -264,6 +300,7 @@ async function assemble(parts: Parts): Promise<Omit<Running, "log">> {
       lastCheck: scheduler.lastCheck,
       nextCheck: scheduler.nextCheckAt,
       now: clock(),
+      database: registration.view(current),
     });
   };
   const diagnostics = diagnosticsCache(clock, () =>
@@ -292,12 +329,13 @@ async function assemble(parts: Parts): Promise<Omit<Running, "log">> {
       await updateConfig(paths, patch);
       return agent.refreshConfig();
     },
+    pairedOrigin: () => pairedOriginOf(agent.config),
     served: () => agent.served,
     diagnostics,
   };
   const state = newWebState(clock, logger);
   await servers.register((app, scheme) => registerWeb(app, { deps: web, scheme, state }));
-  return { logger, client, agent, scheduler, servers, view, web: state };
+  return { logger, client, agent, registration, scheduler, servers, view, web: state };
 }
 
 export function buildBox(options: BoxOptions): Box {
@@ -333,6 +371,7 @@ export function buildBox(options: BoxOptions): Box {
           ...ports,
           issuer: client.url.origin,
           expectedZone: config.zonePin ?? config.expectedZone,
+          pairedWith: pairedOriginOf(config),
           checkIntervalMs: options.checkIntervalMs ?? CHECK_INTERVAL_MS,
           certificate: saved ? saved.info.serial : null,
         },
@@ -351,8 +390,10 @@ export function buildBox(options: BoxOptions): Box {
     const current = running;
     if (!current) return;
     await current.scheduler.stop();
+    await current.registration.stop();
     await current.servers.close();
     current.web.requestLog.close();
+    current.web.posLog.close();
     current.client.close();
     current.logger.info({ event: "stopped" }, "box stopped");
     running = null;
@@ -362,6 +403,7 @@ export function buildBox(options: BoxOptions): Box {
   async function checkNow(trigger: CheckTrigger = "demand"): Promise<BoxStatus> {
     if (!running) throw new Error("the box is not started");
     await running.scheduler.run(trigger);
+    await running.registration.settled();
     return status();
   }
 

@@ -16,7 +16,7 @@ import type { Command } from "commander";
 import { buildBox } from "./box.ts";
 import { CHECK_INTERVAL_MS } from "./certificate/renewal.ts";
 import { asArgument, formatHostPort, isZone, LOG_LEVELS, MAX_TIMER_MS, parseDuration, parseHostPort, parseLogLevel, parsePort, ValueError } from "@boxcert/shared";
-import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, readConfig, updateConfig, urlSecretProblem, withinZonePin } from "./config.ts";
+import { ConfigError, connectionPatch, parseConnection, parseConnectionToken, parseCredentialField, readConfig, updateConfig, urlSecretProblem, withinZonePin } from "./config.ts";
 import type { Connection } from "./config.ts";
 import type { LogLevel } from "./config.ts";
 import { dataPaths, ensureDataDir } from "./data-dir.ts";
@@ -25,6 +25,7 @@ interface BoxFlags {
   dataDir?: string;
   issuer?: string;
   issuerCa?: string;
+  databaseCa?: string;
   httpPort: number;
   httpsPort: number;
   ip?: string;
@@ -95,6 +96,18 @@ function validated<T>(cmd: Command, parse: () => T): T {
   }
 }
 
+/** The PEM root(s) of an `--issuer-ca` or `--database-ca` file; a file without one is a usage error. */
+async function readCaFile(cmd: Command, flag: string, path: string): Promise<string> {
+  let pem: string;
+  try {
+    pem = await readFile(path, "utf8");
+  } catch (err) {
+    fail(cmd, `${flag} ${path}: ${(err as Error).message}`);
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) fail(cmd, `${flag} ${path}: no PEM certificate in the file`);
+  return pem;
+}
+
 async function runAgent(flags: BoxFlags, cmd: Command): Promise<void> {
   const dataDir = dataDirOf(cmd);
   if (!flags.issuer) fail(cmd, "required option '--issuer <url>' not specified");
@@ -107,15 +120,8 @@ async function runAgent(flags: BoxFlags, cmd: Command): Promise<void> {
   if (issuerUrl.protocol !== "https:" && issuerUrl.protocol !== "http:") fail(cmd, `--issuer must be an https:// (or http://) URL, not "${issuerUrl.protocol}"`);
   const secret = urlSecretProblem(issuerUrl);
   if (secret) fail(cmd, `--issuer ${secret}`);
-  let issuerCa: string | undefined;
-  if (flags.issuerCa) {
-    try {
-      issuerCa = await readFile(flags.issuerCa, "utf8");
-    } catch (err) {
-      fail(cmd, `--issuer-ca ${flags.issuerCa}: ${(err as Error).message}`);
-    }
-    if (!issuerCa.includes("-----BEGIN CERTIFICATE-----")) fail(cmd, `--issuer-ca ${flags.issuerCa}: no PEM certificate in the file`);
-  }
+  const issuerCa = flags.issuerCa ? await readCaFile(cmd, "--issuer-ca", flags.issuerCa) : undefined;
+  const databaseCa = flags.databaseCa ? await readCaFile(cmd, "--database-ca", flags.databaseCa) : undefined;
   if (flags.ip !== undefined && isIP(flags.ip) === 0) fail(cmd, `--ip is not an IP address: "${flags.ip}"`);
   if (flags.name !== undefined && flags.name.trim() === "") fail(cmd, "--name must not be empty");
 
@@ -123,6 +129,7 @@ async function runAgent(flags: BoxFlags, cmd: Command): Promise<void> {
     dataDir,
     issuerUrl: issuerUrl.toString(),
     ...(issuerCa !== undefined ? { issuerCa } : {}),
+    ...(databaseCa !== undefined ? { databaseCa } : {}),
     httpPort: flags.httpPort,
     httpsPort: flags.httpsPort,
     host: flags.listenHost,
@@ -185,7 +192,8 @@ async function connect(flags: ConnectFlags, cmd: Command): Promise<void> {
   try {
     await ensureDataDir(paths);
     const pin = (cmd.optsWithGlobals() as { zone?: string }).zone ?? (await readConfig(paths))?.zonePin ?? null;
-    await updateConfig(paths, withinZonePin(connection, pin));
+    const pinned = withinZonePin(connection, pin);
+    await updateConfig(paths, (current) => connectionPatch(pinned, current));
   } catch (err) {
     fail(cmd, (err as Error).message);
   }
@@ -193,7 +201,8 @@ async function connect(flags: ConnectFlags, cmd: Command): Promise<void> {
     console.error(`warning: ${connection.server} is http://: what the box and the database say to each other travels unencrypted`);
   }
   const zone = connection.expectedZone ? `, zone ${connection.expectedZone}` : "";
-  console.log(`connected to ${connection.server} (database ${connection.dbUuid}${zone}); the running box picks it up at its next check or when its homepage is opened`);
+  const registers = connection.pairingSecret ? " and registers with the database" : "";
+  console.log(`connected to ${connection.server} (database ${connection.dbUuid}${zone}); the running box picks it up${registers} at its next check or when its homepage is opened`);
 }
 
 async function credential(flags: { dbUuid?: string; enterpriseCode?: string; clear?: boolean }, cmd: Command): Promise<void> {
@@ -227,6 +236,7 @@ export function registerBoxCommands(program: Command): void {
     .option("--data-dir <dir>", "the box's data folder (configuration, keys, certificate, logs)")
     .option("--issuer <url>", "the certificate issuer's URL (https://; http:// only for tests)")
     .option("--issuer-ca <file>", "extra CA certificate(s), PEM, to trust for the issuer")
+    .option("--database-ca <file>", "extra CA certificate(s), PEM, to trust for the database the box registers with")
     .option("--http-port <port>", "HTTP port", port, 8069)
     .option("--https-port <port>", "HTTPS port", port, 8443)
     .option("--ip <address>", "the LAN address to advertise (default: detected)")

@@ -40,6 +40,21 @@ export interface BoxConfig {
   zonePin: string | null;
   /** The homepage's optional admin password (admin-password.ts), or null: the gear menu is open to the LAN. */
   adminPassword: AdminPasswordHash | null;
+  /**
+   * The one-time pairing secret a connection token brought (docs/erp.md), kept until the box has registered
+   * with the database; a secret (0600 file, never logged). null once registered, or when the connection
+   * brought none.
+   */
+  pairingSecret: string | null;
+  /**
+   * The origin of the database the box registered with (database/registration.ts): the only origin whose
+   * pages may call the box's status and POS test across origins (web/cors.ts). null until registered.
+   */
+  pairedOrigin: string | null;
+  /** The fingerprint of the facts last registered (name, IP, HTTPS address, certificate expiry, version). */
+  registeredFingerprint: string | null;
+  /** When the box last registered with the database, ISO 8601. */
+  registeredAt: string | null;
 }
 
 /** scrypt of the admin password; never the password itself. */
@@ -114,6 +129,10 @@ function newConfig(name: string | undefined): BoxConfig {
     expectedZone: null,
     zonePin: null,
     adminPassword: null,
+    pairingSecret: null,
+    pairedOrigin: null,
+    registeredFingerprint: null,
+    registeredAt: null,
   };
 }
 
@@ -131,9 +150,10 @@ function validateAdminPassword(path: string, value: unknown): AdminPasswordHash 
 }
 
 /**
- * A connection token, as the database's IoT page hands it out: `boxcert1.` + base64url of the JSON
- * `{"server": URL, "dbUuid": UUID, "enterpriseCode": CODE, "zone": ZONE}`, the zone optional (older tokens
- * have none). Pasting it is `boxcert box connect` with the three values, and the zone to expect.
+ * A connection token, as the database's IoT page hands it out (docs/erp.md): `boxcert1.` + base64url of the
+ * JSON `{"server": URL, "dbUuid": UUID, "enterpriseCode": CODE, "zone": ZONE, "pairing": SECRET}`, the zone
+ * and the pairing secret optional (older tokens have neither). Pasting it is `boxcert box connect` with the
+ * three values, the zone to expect, and the secret the box registers with the database with.
  */
 export const CONNECTION_TOKEN_PREFIX = "boxcert1.";
 
@@ -144,12 +164,35 @@ export interface Connection {
   enterpriseCode: string;
   /** The token's `zone`: the zone the box must be enrolled in (not the enrollment's `zone`, which the issuer gives). */
   expectedZone?: string;
+  /** The token's `pairing`: the one-time secret of the box's first registration with the database. */
+  pairingSecret?: string;
 }
 
 export function formatConnectionToken(connection: Connection): string {
-  const { expectedZone, ...values } = connection;
-  const token = expectedZone === undefined ? values : { ...values, zone: expectedZone };
+  const { expectedZone, pairingSecret, ...values } = connection;
+  const token = {
+    ...values,
+    ...(expectedZone === undefined ? {} : { zone: expectedZone }),
+    ...(pairingSecret === undefined ? {} : { pairing: pairingSecret }),
+  };
   return CONNECTION_TOKEN_PREFIX + Buffer.from(JSON.stringify(token)).toString("base64url");
+}
+
+/**
+ * A pairing secret as a database makes it (32 random bytes, base64url: 43 characters), with room for other
+ * lengths: at least 16 characters (96 bits), so it cannot be guessed within its 24 hours, and at most 128.
+ */
+const PAIRING_SECRET = /^[A-Za-z0-9_-]{16,128}$/;
+
+export function isPairingSecret(value: unknown): value is string {
+  return typeof value === "string" && PAIRING_SECRET.test(value);
+}
+
+/** The token's pairing secret; absent (or null) in older tokens. The message never repeats it. */
+function tokenPairing(value: unknown): { pairingSecret?: string } {
+  if (value === undefined || value === null) return {};
+  if (!isPairingSecret(value)) throw new ConfigError("the connection token's pairing secret is not valid (16 to 128 base64url characters); copy the token again whole");
+  return { pairingSecret: value };
 }
 
 /** The token's zone, lower-cased; absent (or null) in older tokens. */
@@ -189,7 +232,40 @@ export function parseConnectionToken(token: string): Connection {
   if (typeof r.server !== "string" || typeof r.dbUuid !== "string" || typeof r.enterpriseCode !== "string") {
     throw new ConfigError("the connection token lacks the server, the database UUID or the subscription code");
   }
-  return { ...parseConnection({ server: r.server, dbUuid: r.dbUuid, enterpriseCode: r.enterpriseCode }), ...tokenZone(r.zone) };
+  return {
+    ...parseConnection({ server: r.server, dbUuid: r.dbUuid, enterpriseCode: r.enterpriseCode }),
+    ...tokenZone(r.zone),
+    ...tokenPairing(r.pairing),
+  };
+}
+
+/** The origin of a server URL (`https://erp.example`), the form browsers send in `Origin`. */
+export function originOf(server: string): string {
+  return new URL(server).origin;
+}
+
+/**
+ * The origin whose pages may call the box across origins: the one it registered with, while it is still
+ * the origin of the server it is connected to (a connection to another server ends the pairing).
+ */
+export function pairedOriginOf(config: Pick<BoxConfig, "server" | "pairedOrigin">): string | null {
+  if (config.server === null || config.pairedOrigin === null) return null;
+  return originOf(config.server) === config.pairedOrigin ? config.pairedOrigin : null;
+}
+
+/**
+ * What connecting writes: the connection, its pairing secret or none (a secret held for another
+ * connection must not be sent to this server), and, for a server of another origin, no registration:
+ * the box is paired with a database at one origin.
+ */
+export function connectionPatch(connection: Connection, current: BoxConfig): Partial<BoxConfig> {
+  const { pairingSecret, ...values } = connection;
+  const sameOrigin = current.pairedOrigin !== null && originOf(values.server) === current.pairedOrigin;
+  return {
+    ...values,
+    pairingSecret: pairingSecret ?? null,
+    ...(sameOrigin ? {} : { pairedOrigin: null, registeredFingerprint: null, registeredAt: null }),
+  };
 }
 
 /** The three values of a connection, validated (`boxcert box connect`, the homepage's Connect dialog). */
@@ -225,6 +301,13 @@ function validate(path: string, raw: unknown): BoxConfig {
   };
   const label = text("label", true);
   if (label !== null && !isLabel(label)) throw new ConfigError(`${path}: "label" is not a valid label`);
+  const pairingSecret = text("pairingSecret", true);
+  // The message names the field, never its value: it is a secret.
+  if (pairingSecret !== null && !isPairingSecret(pairingSecret)) throw new ConfigError(`${path}: "pairingSecret" is not a valid pairing secret`);
+  const pairedOrigin = text("pairedOrigin", true);
+  if (pairedOrigin !== null && !isOrigin(pairedOrigin)) throw new ConfigError(`${path}: "pairedOrigin" must be an origin such as https://erp.example`);
+  const registeredAt = text("registeredAt", true);
+  if (registeredAt !== null && Number.isNaN(Date.parse(registeredAt))) throw new ConfigError(`${path}: "registeredAt" must be an ISO 8601 time`);
   const zone = zoneField("zone");
   const server = text("server", true);
   if (server !== null) {
@@ -247,7 +330,21 @@ function validate(path: string, raw: unknown): BoxConfig {
     expectedZone: zoneField("expectedZone"),
     zonePin: zoneField("zonePin"),
     adminPassword: validateAdminPassword(path, record.adminPassword),
+    pairingSecret,
+    pairedOrigin,
+    registeredFingerprint: text("registeredFingerprint", true),
+    registeredAt,
   };
+}
+
+/** An http(s) origin exactly as URL serialises it (what browsers send in `Origin`). */
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value;
+  } catch {
+    return false;
+  }
 }
 
 /** " (line L, column C)" where JSON.parse stopped, when its message gives the position; never the text itself. */
@@ -290,17 +387,20 @@ export async function loadOrCreateConfig(paths: DataPaths, name?: string): Promi
   return config;
 }
 
+export type ConfigPatch = Partial<Omit<BoxConfig, "identifier">>;
+
 /**
  * Read, change, write. Reads the file again first because another process (`boxcert box connect` while the
- * agent runs) may have changed it since this one last read it.
+ * agent runs) may have changed it since this one last read it. A function patch is given the file as read
+ * then, for a change that depends on it (a registration that ended while the box was connected elsewhere).
  */
-export function updateConfig(paths: DataPaths, patch: Partial<Omit<BoxConfig, "identifier">>): Promise<BoxConfig> {
+export function updateConfig(paths: DataPaths, patch: ConfigPatch | ((current: BoxConfig) => ConfigPatch)): Promise<BoxConfig> {
   // One read-change-write at a time per file in this process: the homepage (Credential, Log level...)
   // and the agent (label after enrollment) must not lose each other's change.
   const previous = pendingUpdates.get(paths.config) ?? Promise.resolve();
   const run = previous.then(async () => {
     const current = (await readConfig(paths)) ?? newConfig(undefined);
-    const next: BoxConfig = { ...current, ...patch };
+    const next: BoxConfig = { ...current, ...(typeof patch === "function" ? patch(current) : patch) };
     await writeConfig(paths, next);
     return next;
   });

@@ -82,6 +82,10 @@ export const REDACT_PATHS = [
   "*.password",
   "adminPassword",
   "*.adminPassword",
+  "pairing",
+  "*.pairing",
+  "pairingSecret",
+  "*.pairingSecret",
 ];
 
 export interface BoxLog {

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { tempDir } from "./helpers/fixture.ts";
 import { startTestIssuer } from "./helpers/test-issuer.ts";
+import { startTestDatabase } from "./helpers/test-database.ts";
 import { parseCheckInterval } from "../src/cli.ts";
 import { formatConnectionToken } from "../src/config.ts";
 
@@ -60,6 +61,40 @@ test("connect and credential write the configuration; the code is never printed"
   assert.ok(!byToken.stdout.includes("CODE-T"));
   const third = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
   assert.deepEqual([third.server, third.dbUuid, third.enterpriseCode], ["https://erp2.example/", "U-3", "CODE-T"]);
+
+  // A token's pairing secret is kept for the registration, never printed; a connect without one drops it.
+  const secret = "pAiRiNg-SeCrEt-0123456789abcdefghijklmnopq";
+  const paired = await run(["box", "connect", "--data-dir", dir, "--token", formatConnectionToken({ server: "https://erp2.example", dbUuid: "U-3", enterpriseCode: "CODE-T", pairingSecret: secret })]);
+  assert.equal(paired.code, 0, paired.stderr);
+  assert.ok(!paired.stdout.includes(secret) && !paired.stderr.includes(secret));
+  assert.match(paired.stdout, /registers with the database/);
+  assert.equal((JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>).pairingSecret, secret);
+  assert.equal((await run(["box", "connect", "--data-dir", dir, "--server", "https://erp3.example", "--db-uuid", "U-4", "--enterprise-code", "C-4"])).code, 0);
+  assert.equal((JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>).pairingSecret, null);
+});
+
+test("connect --token with a pairing secret, then the agent registers with the database, whose TLS it verifies with --database-ca", async (t) => {
+  const temp = await tempDir();
+  const issuer = await startTestIssuer();
+  const database = await startTestDatabase({ tls: true });
+  t.after(temp.cleanup);
+  t.after(() => issuer.close());
+  t.after(() => database.close());
+  const caFile = join(temp.dir, "database-ca.pem");
+  await writeFile(caFile, database.ca?.pem ?? "");
+  const dir = join(temp.dir, "box");
+  const token = formatConnectionToken({ server: database.url, dbUuid: "U-1", enterpriseCode: "CODE-XYZ", pairingSecret: database.issuePairing() });
+  assert.equal((await run(["box", "connect", "--data-dir", dir, "--token", token])).code, 0);
+  const args = ["box", "--data-dir", dir, "--issuer", issuer.url, "--database-ca", caFile, "--http-port", "0", "--https-port", "0", "--listen-host", "127.0.0.1", "--ip", "127.0.0.1"];
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  t.after(async () => {
+    child.kill("SIGTERM");
+    await exited;
+  });
+  for (let i = 0; i < 500 && database.registrations.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(database.registrations.map((r) => r.status), [200]);
+  assert.ok(typeof database.registrations[0]?.body.pairing === "string");
 });
 
 test("bad flags: one clear line and a non-zero exit", async (t) => {
@@ -76,6 +111,9 @@ test("bad flags: one clear line and a non-zero exit", async (t) => {
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--ip", "not-an-ip"], /--ip is not an IP address/],
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--log-level", "loud"], /log level must be one of/],
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--issuer-ca", "/no/such/file"], /--issuer-ca \/no\/such\/file/],
+    [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--database-ca", "/no/such/file"], /--database-ca \/no\/such\/file/],
+    [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--database-ca", BIN], /--database-ca .*: no PEM certificate in the file/],
+    [["box", "connect", "--data-dir", temp.dir, "--token", formatConnectionToken({ server: "https://erp.example", dbUuid: "U", enterpriseCode: "C", pairingSecret: "hunter2" })], /pairing secret is not valid/],
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--check-interval", "9s"], /--check-interval .* must be at least 10s/],
     [["box", "--data-dir", temp.dir, "--issuer", "http://x", "--check-interval", "6"], /--check-interval .* must be a duration/],
     [["box", "connect", "--data-dir", temp.dir, "--server", "erp.example", "--db-uuid", "U", "--enterprise-code", "C"], /server URL/],

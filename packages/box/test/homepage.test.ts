@@ -9,7 +9,7 @@ import { writeFile, stat } from "node:fs/promises";
 import { BOX_ERROR_CODES, BOX_ERRORS, BOX_ERRORS_IT, REFUSAL_REASONS, REFUSALS_IT } from "@boxcert/shared";
 import { chooseLang } from "../src/web/i18n.ts";
 import { messages } from "../src/messages/index.ts";
-import { checkPost, CsrfTokens, guardChecks, hostOf, isOwnHost } from "../src/web/request-guard.ts";
+import { checkPost, checkRequest, CsrfTokens, guardChecks, hostOf, isOwnHost } from "../src/web/request-guard.ts";
 import { AdminSessions, hashPassword } from "../src/web/admin-password.ts";
 import { formatConnectionToken, parseConnectionToken, readConfig, updateConfig } from "../src/config.ts";
 import { dataPaths } from "../src/data-dir.ts";
@@ -52,10 +52,11 @@ test("the language: ?lang, then the cookie, then Accept-Language by q, else Engl
   assert.equal(chooseLang({}), "en");
 });
 
-test("the request guard's policy: every POST fully, the Host of every other route but /api/ping, 404s never", () => {
-  const all = { host: true, originAndToken: true };
-  const none = { host: false, originAndToken: false };
-  const hostOnly = { host: true, originAndToken: false };
+test("the request guard's policy: every POST fully but the POS test (Host and the paired Origin), the Host of every other route but /api/ping, 404s never", () => {
+  const all = { host: true, originAndToken: true, pairedOrigin: false };
+  const none = { host: false, originAndToken: false, pairedOrigin: false };
+  const hostOnly = { host: true, originAndToken: false, pairedOrigin: false };
+  const paired = { host: true, originAndToken: false, pairedOrigin: true };
   for (const route of ["/check", "/credential", "/credential/clear", "/log-level", "/connect", "/admin-password", "/login", "/logout"]) {
     assert.deepEqual(guardChecks("POST", route), all, route);
   }
@@ -63,9 +64,27 @@ test("the request guard's policy: every POST fully, the Host of every other rout
     assert.deepEqual(guardChecks("GET", route), hostOnly, route);
     assert.deepEqual(guardChecks("HEAD", route), hostOnly, route);
   }
+  assert.deepEqual(guardChecks("POST", "/api/pos/test"), paired);
+  assert.deepEqual(guardChecks("OPTIONS", "/api/pos/test"), hostOnly, "its preflight: the Host");
+  assert.deepEqual(guardChecks("OPTIONS", "/api/status"), hostOnly);
   assert.deepEqual(guardChecks("GET", "/api/ping"), none);
   assert.deepEqual(guardChecks("OPTIONS", "/api/ping"), none);
   assert.deepEqual(guardChecks("POST", undefined), none, "no route: a 404");
+});
+
+test("the request guard: the POS test needs the paired database's Origin, present, and the box's Host", () => {
+  const csrf = new CsrfTokens();
+  const hosts = { machineName: "ShopBox", isBoxName: () => false };
+  const checks = guardChecks("POST", "/api/pos/test");
+  const erp = "https://erp.example";
+  const base = { scheme: "https" as const, hostHeader: "192.168.1.42:8443", origin: erp, cookie: undefined, token: undefined, csrf, hosts, pairedOrigin: erp };
+  assert.equal(checkRequest(checks, base), null, "the paired origin, no CSRF token: allowed");
+  assert.equal(checkRequest(checks, { ...base, origin: undefined }), "unpaired-origin", "no Origin");
+  assert.equal(checkRequest(checks, { ...base, origin: "https://evil.example" }), "unpaired-origin");
+  assert.equal(checkRequest(checks, { ...base, origin: "https://erp.example:444" }), "unpaired-origin", "another port is another origin");
+  assert.equal(checkRequest(checks, { ...base, pairedOrigin: null }), "unpaired-origin", "not paired: no origin will do");
+  assert.equal(checkRequest(checks, { ...base, origin: "null", pairedOrigin: null }), "unpaired-origin");
+  assert.equal(checkRequest(checks, { ...base, hostHeader: "evil.example" }), "foreign-host", "DNS rebinding");
 });
 
 test("the box's own HTTPS names: its addresses encoded under its label and zone, exactly", () => {
@@ -87,7 +106,7 @@ test("the request guard: Host, Origin and the CSRF token", () => {
   const cookie = csrf.newCookieValue();
   const own = "192-168-1-42.abcdefghijklmnop.boxcert.test";
   const hosts = { machineName: "ShopBox", isBoxName: (host: string) => host === own };
-  const base = { scheme: "http" as const, hostHeader: "192.168.1.42:8069", origin: "http://192.168.1.42:8069", cookie, token: csrf.tokenFor(cookie), csrf, hosts };
+  const base = { scheme: "http" as const, hostHeader: "192.168.1.42:8069", origin: "http://192.168.1.42:8069", cookie, token: csrf.tokenFor(cookie), csrf, hosts, pairedOrigin: null };
   assert.equal(checkPost(base), null);
   assert.equal(checkPost({ ...base, origin: undefined }), null, "no Origin: the token decides");
   assert.equal(checkPost({ ...base, origin: "http://evil.example" }), "foreign-origin");

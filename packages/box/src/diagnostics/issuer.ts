@@ -7,7 +7,7 @@ import http from "node:http";
 import https from "node:https";
 import tls from "node:tls";
 import { REQUEST_MAX_SKEW_MS } from "@boxcert/shared";
-import { describeNetworkError } from "../certificate/issuer-client.ts";
+import { describeNetworkError } from "../signed-client.ts";
 import type { Clock } from "../clock.ts";
 import type { Severity } from "./dns.ts";
 

@@ -27,6 +27,16 @@ const PAGES = {
   howToConnect: "Connect the box from the gear menu (Connect to a database), with the connection token from the database's IoT page, or run:",
   credentialMissing: "the database UUID or the subscription code is missing",
   databaseUuid: "database",
+  // The registration with the database (docs/erp.md)
+  registration: "Registration",
+  registered: (last: string) => `Registered with the database (last: ${last})`,
+  registrationPending: "Registering with the database…",
+  registrationNotPaired:
+    "Not registered with the database: the box was connected without a pairing secret (the Credential, or the address and credential typed in). Connect it with a connection token from the database's IoT page to register it.",
+  registrationPairingInvalid:
+    "The database refused the pairing secret: it is unknown, already used or expired (a secret is valid for 24 hours and for one box). Get a new connection token from the database's IoT page and connect again.",
+  registrationRefused: (code: string) => `The database refused the registration (${code}); the box tries again later.`,
+  registrationFailed: "The last registration with the database failed; the box tries again later.",
   checking: "Checking the HTTPS certificate… this page reloads when it is done.",
   // Certificate banner
   certificate: "HTTPS certificate",
@@ -115,6 +125,7 @@ const PAGES = {
     "credential-cleared": "The credential was cleared.",
     "log-level": "The log level was changed.",
     connected: "The box is connected to the database; it asks for its certificate now.",
+    "connected-paired": "The box is connected to the database; it asks for its certificate and registers with the database now.",
     "password-set": "The admin password was set.",
     "password-cleared": "The admin password was cleared.",
     "logged-in": "Logged in.",
@@ -132,6 +143,7 @@ const PAGES = {
     "wrong-password": "Wrong password.",
     "too-many": "Too many wrong passwords: wait a minute and try again.",
     busy: "The box is checking other passwords right now: try again in a second.",
+    "unpaired-origin": "This request did not come from the pages of the database the box is paired with.",
   },
   badInput: "Not saved",
   inputErrors: {

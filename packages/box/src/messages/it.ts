@@ -20,6 +20,15 @@ const PAGES: PageMessages = {
   howToConnect: "Collega il sistema IoT dal menu ingranaggio (Collega a un database), con il token di collegamento della pagina IoT del database, oppure esegui:",
   credentialMissing: "manca l'UUID del database o il codice abbonamento",
   databaseUuid: "database",
+  registration: "Registrazione",
+  registered: (last) => `Registrato nel database (ultima volta: ${last})`,
+  registrationPending: "Registrazione nel database in corso…",
+  registrationNotPaired:
+    "Non registrato nel database: il sistema IoT è stato collegato senza un segreto di abbinamento (la Credenziale, oppure indirizzo e credenziale digitati). Collegalo con un token di collegamento della pagina IoT del database per registrarlo.",
+  registrationPairingInvalid:
+    "Il database ha rifiutato il segreto di abbinamento: è sconosciuto, già usato o scaduto (un segreto vale 24 ore e per un solo sistema IoT). Genera un nuovo token di collegamento nella pagina IoT del database e collega di nuovo.",
+  registrationRefused: (code) => `Il database ha rifiutato la registrazione (${code}); il sistema IoT riprova più tardi.`,
+  registrationFailed: "L'ultima registrazione nel database non è riuscita; il sistema IoT riprova più tardi.",
   checking: "Controllo del certificato HTTPS in corso… la pagina si ricarica al termine.",
   certificate: "Certificato HTTPS",
   status: "Stato",
@@ -98,6 +107,7 @@ const PAGES: PageMessages = {
     "credential-cleared": "La credenziale è stata cancellata.",
     "log-level": "Il livello log è stato cambiato.",
     connected: "Il sistema IoT è collegato al database; ora richiede il certificato.",
+    "connected-paired": "Il sistema IoT è collegato al database; ora richiede il certificato e si registra nel database.",
     "password-set": "La password amministratore è stata impostata.",
     "password-cleared": "La password amministratore è stata cancellata.",
     "logged-in": "Accesso effettuato.",
@@ -114,6 +124,7 @@ const PAGES: PageMessages = {
     "wrong-password": "Password errata.",
     "too-many": "Troppe password errate: aspetta un minuto e riprova.",
     busy: "Il sistema IoT sta verificando altre password in questo momento: riprova tra un secondo.",
+    "unpaired-origin": "Questa richiesta non proviene dalle pagine del database con cui il sistema IoT è abbinato.",
   },
   badInput: "Non salvato",
   inputErrors: {

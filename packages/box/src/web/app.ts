@@ -1,9 +1,11 @@
 /**
  * The web layer of one listener (docs/box.md "HTTP API"): the form parser, the two hooks every route
- * passes through (hooks.ts), and one plugin per feature:
+ * passes through (hooks.ts), the paired database's CORS (cors.ts: GET /api/status and POST /api/pos/test,
+ * for its origin only), and one plugin per feature:
  *
  *   pages      GET / (the homepage; opening it may start a check), POST /check, GET /diagnostics
- *   api        GET /api/status, GET /api/diagnostics, GET|OPTIONS /api/ping (CORS, private network)
+ *   api        GET /api/status, GET /api/diagnostics, GET|OPTIONS /api/ping (CORS, private network),
+ *              POST /api/pos/test (the paired database's POS page)
  *   assets     GET /static/box.css|js
  *   settings   POST /credential /credential/clear /log-level /connect /admin-password, GET /logs/download
  *   login      POST /login /logout
@@ -14,6 +16,7 @@ import type { FastifyInstance } from "fastify";
 import { PageKit } from "./page-kit.ts";
 import type { WebDeps, WebState } from "./page-kit.ts";
 import { registerRequestGuard, registerSecurityHeaders } from "./hooks.ts";
+import { registerPairedCors } from "./cors.ts";
 import { httpsOrigin, isBoxHostName } from "./status.ts";
 import { lanAddresses } from "../network.ts";
 import type { Form } from "./request-data.ts";
@@ -47,9 +50,11 @@ export async function registerWeb(app: FastifyInstance, { deps, scheme, state }:
       const view = deps.view();
       return isBoxHostName(host, view.https, [view.ip, ...lanAddresses()]);
     },
+    pairedOrigin: () => deps.pairedOrigin(),
     refuse: (request, reply, why) => kit.refuse(request, reply, why),
   });
   registerSecurityHeaders(app, { httpsOrigin: () => httpsOrigin(deps.view().https) });
+  registerPairedCors(app, { pairedOrigin: () => deps.pairedOrigin() });
   await app.register(pagesPlugin, { kit });
   await app.register(apiPlugin, { kit });
   await app.register(assetsPlugin);

@@ -17,6 +17,8 @@ import { httpsUrl } from "./status.ts";
 import { LANGUAGES, messages } from "../messages/index.ts";
 import type { Lang, Notice, PageMessages } from "../messages/index.ts";
 import { CSRF_FIELD } from "./request-guard.ts";
+import { PAIRING_INVALID } from "../database/registration.ts";
+import type { RegistrationProblem } from "../database/registration.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -46,8 +48,13 @@ function row(label: string, valueHtml: string): string {
   return `<tr><th scope="row">${escapeHtml(label)}</th><td>${valueHtml}</td></tr>`;
 }
 
+/** An ISO time as the pages show it (`2026-11-26 10:00:00 UTC`), not escaped. */
+function dateText(iso: string | null): string {
+  return iso ? iso.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC") : "—";
+}
+
 function date(iso: string | null): string {
-  return iso ? escapeHtml(iso.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC")) : "—";
+  return escapeHtml(dateText(iso));
 }
 
 function csrf(ctx: PageContext): string {
@@ -132,6 +139,26 @@ function databaseCell(status: BoxView, ctx: PageContext): string {
   }
   const how = `boxcert box connect --data-dir ${ctx.dataDir} --server URL --db-uuid UUID --enterprise-code CODE`;
   return `<span id="database">${escapeHtml(t.notConnected)}</span> ${escapeHtml(t.howToConnect)} <code>${escapeHtml(how)}</code> ${opener(ctx, "connect", t.openConnect)}`;
+}
+
+/** What the homepage says of a registration problem, in the page's language, with the detail as it came. */
+function registrationProblem(problem: RegistrationProblem, t: PageMessages): string {
+  if (problem.kind === "not-paired") return `<span class="warn">${escapeHtml(t.registrationNotPaired)}</span>`;
+  const text =
+    problem.kind === "failed" ? t.registrationFailed : problem.code === PAIRING_INVALID ? t.registrationPairingInvalid : t.registrationRefused(problem.code);
+  return `<span class="warn">${escapeHtml(text)}</span> <span class="detail">${escapeHtml(t.detail)}: <code>${escapeHtml(problem.detail)}</code></span>`;
+}
+
+/** The registration with the database: when it last succeeded, or why the box is not registered. */
+function registrationCell(status: BoxView, ctx: PageContext): string {
+  const t = messages(ctx.lang).pages;
+  const { registered, registeredAt, pairingHeld, problem } = status.database;
+  const parts: string[] = [];
+  if (registered) parts.push(escapeHtml(t.registered(dateText(registeredAt))));
+  if (problem) parts.push(registrationProblem(problem, t));
+  else if (pairingHeld && !registered) parts.push(escapeHtml(t.registrationPending));
+  const state = problem ? problem.kind : registered ? "registered" : pairingHeld ? "pending" : "none";
+  return `<span id="registration" data-state="${state}">${parts.length > 0 ? parts.join("<br>") : "—"}</span>`;
 }
 
 function certificateSection(status: BoxView, ctx: PageContext): string {
@@ -302,6 +329,7 @@ export function renderHomepage(status: BoxView, ctx: PageContext): string {
     row(t.ip, `<span id="box-ip">${escapeHtml(status.ip)}</span>`),
     row(t.identifier, `<code id="box-identifier">${escapeHtml(status.identifier)}</code>`),
     row(t.database, databaseCell(status, ctx)),
+    ...(status.server ? [row(t.registration, registrationCell(status, ctx))] : []),
     row(t.httpsAddress, httpsCell(status, ctx)),
     row(t.httpAddress, `<a href="${escapeHtml(status.httpUrl)}">${escapeHtml(status.httpUrl)}</a>`),
     row(t.logLevel, `<span id="log-level">${escapeHtml(t.logLevels[status.logLevel])}</span>`),

@@ -1,8 +1,8 @@
 /**
  * The two hooks every route passes through, registered once per listener (app.ts):
  *
- *   request guard     preHandler: Host allowlist, Origin and CSRF token, as request-guard.ts's policy
- *                     (guardChecks) says for the route; a refusal is the 403 page
+ *   request guard     preHandler: Host allowlist, Origin and CSRF token (or the paired database's Origin),
+ *                     as request-guard.ts's policy (guardChecks) says for the route; a refusal is the 403 page
  *   security headers  onSend: every HTML page gets its CSP (with the page's script nonce), no caching,
  *                     no framing, no sniffing and its Referrer-Policy
  */
@@ -17,6 +17,8 @@ export interface GuardHookOptions {
   csrf: CsrfTokens;
   /** Whether a name is one of the box's own HTTPS names now (the Host allowlist takes them exactly). */
   isBoxName: (host: string) => boolean;
+  /** The origin of the database the box is paired with now, or null. */
+  pairedOrigin: () => string | null;
   refuse: (request: FastifyRequest, reply: FastifyReply, why: GuardRefusal) => FastifyReply;
 }
 
@@ -33,6 +35,7 @@ export function registerRequestGuard(app: FastifyInstance, options: GuardHookOpt
       token: form?.[CSRF_FIELD],
       csrf: options.csrf,
       hosts,
+      pairedOrigin: checks.pairedOrigin ? options.pairedOrigin() : null,
     });
     if (refusal) return options.refuse(request, reply, refusal);
     return undefined;

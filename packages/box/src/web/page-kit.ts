@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
-import type { BoxConfig } from "../config.ts";
+import type { BoxConfig, ConfigPatch } from "../config.ts";
 import type { Clock } from "../clock.ts";
 import type { StoredCertificate } from "../certificate/certificate-file.ts";
 import type { DiagnosticsReport } from "../diagnostics/index.ts";
@@ -36,8 +36,10 @@ export interface WebDeps {
   checkAgain(): void;
   /** The configuration as the agent holds it (the credential, the admin password's hash). */
   config(): BoxConfig;
-  /** Writes these changes to config.json (atomically) and applies them at once. */
-  changeConfig(patch: Partial<Omit<BoxConfig, "identifier">>): Promise<BoxConfig>;
+  /** Writes these changes to config.json (atomically) and applies them at once; a function is given the file as read. */
+  changeConfig(patch: ConfigPatch | ((current: BoxConfig) => ConfigPatch)): Promise<BoxConfig>;
+  /** The origin of the database the box is paired with (web/cors.ts), or null. */
+  pairedOrigin(): string | null;
   /** The certificate the box serves, if any. */
   served(): StoredCertificate | null;
   /** The last diagnostics report, or a new one when the last is older than 10 s. */
@@ -55,10 +57,26 @@ export interface WebState {
   sessions: AdminSessions;
   /** The refusals any web page can cause, logged at a bounded rate (request-log.ts). */
   requestLog: RequestLog;
+  /** The paired database's POS test requests, logged at a bounded rate too. */
+  posLog: RequestLog;
+  /** POS test requests answered since the box started (both listeners): the count the POS page sees. */
+  posTests: { count: number };
 }
 
 export function newWebState(clock: Clock, logger: Logger): WebState {
-  return { csrf: new CsrfTokens(), sessions: new AdminSessions(clock), requestLog: new RequestLog(logger, { now: clock }) };
+  return {
+    csrf: new CsrfTokens(),
+    sessions: new AdminSessions(clock),
+    requestLog: new RequestLog(logger, { now: clock }),
+    posLog: new RequestLog(logger, {
+      now: clock,
+      event: "pos_test",
+      summaryEvent: "pos_tests_summary",
+      level: "info",
+      summary: (count) => `${count} more POS test requests in this interval (not logged one by one)`,
+    }),
+    posTests: { count: 0 },
+  };
 }
 
 export interface Asset {

@@ -13,6 +13,10 @@
  *     HTTPS names exactly: each of its addresses encoded under its label and zone (ownHostNames in
  *     status.ts), never "anything under *.<label>.<zone>". A rebinding attack needs a name the attacker
  *     controls; an IP literal or the machine's name is never one, so those need no list.
+ *   - Paired origin: POST /api/pos/test is called by the POS page of the database the box is paired with,
+ *     from that database's origin (web/cors.ts), which holds no CSRF token of the box. Its protection is
+ *     the Origin instead: present, and exactly the paired database's origin. A browser sets Origin on every
+ *     cross-origin POST and no page can forge it, so no other site can make a browser send it.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
@@ -94,7 +98,7 @@ export function isOwnHost(host: string | null, policy: HostPolicy): boolean {
   return policy.isBoxName(host);
 }
 
-export type GuardRefusal = "foreign-origin" | "foreign-host" | "csrf";
+export type GuardRefusal = "foreign-origin" | "foreign-host" | "csrf" | "unpaired-origin";
 
 /** What the guard checks on one request. */
 export interface GuardChecks {
@@ -102,6 +106,8 @@ export interface GuardChecks {
   host: boolean;
   /** The Origin (when sent) is the box's own, and the CSRF token matches its cookie. */
   originAndToken: boolean;
+  /** The Origin is sent and is the paired database's (the POS page's calls: no CSRF token). */
+  pairedOrigin: boolean;
 }
 
 /**
@@ -111,14 +117,20 @@ export interface GuardChecks {
  */
 export const GUARD_EXEMPT: readonly string[] = ["/api/ping"];
 
+/** POSTs the paired database's pages make (cors.ts): checked by their Origin, not by the homepage's token. */
+export const PAIRED_POSTS: readonly string[] = ["/api/pos/test"];
+
 /**
- * The policy: every POST gets every check; every other method the Host check (a page, the status API, the
- * diagnostics, the log download, the assets: none is readable through a rebinding name).
+ * The policy: every POST gets every check, but the paired database's POSTs, which get the Host check and
+ * the paired Origin; every other method the Host check (a page, the status API, the diagnostics, the log
+ * download, the assets: none is readable through a rebinding name).
  * A request that matched no route (a 404) is not guarded: there is nothing to protect.
  */
 export function guardChecks(method: string, route: string | undefined): GuardChecks {
-  if (route === undefined || GUARD_EXEMPT.includes(route)) return { host: false, originAndToken: false };
-  return { host: true, originAndToken: method === "POST" };
+  if (route === undefined || GUARD_EXEMPT.includes(route)) return { host: false, originAndToken: false, pairedOrigin: false };
+  const post = method === "POST";
+  const paired = post && PAIRED_POSTS.includes(route);
+  return { host: true, originAndToken: post && !paired, pairedOrigin: paired };
 }
 
 export interface GuardInput {
@@ -129,17 +141,20 @@ export interface GuardInput {
   token: string | undefined;
   csrf: CsrfTokens;
   hosts: HostPolicy;
+  /** The origin of the database the box is paired with, or null when it is paired with none. */
+  pairedOrigin: string | null;
 }
 
 /** Why a request is refused under these checks, or null when it may go on. */
 export function checkRequest(checks: GuardChecks, input: GuardInput): GuardRefusal | null {
   if (checks.host && !isOwnHost(hostOf(input.hostHeader), input.hosts)) return "foreign-host";
+  if (checks.pairedOrigin && (input.pairedOrigin === null || input.origin !== input.pairedOrigin)) return "unpaired-origin";
   return checks.originAndToken ? checkOriginAndToken(input) : null;
 }
 
 /** Why a POST is refused, or null when it may go on. */
 export function checkPost(input: GuardInput): GuardRefusal | null {
-  return checkRequest({ host: true, originAndToken: true }, input);
+  return checkRequest({ host: true, originAndToken: true, pairedOrigin: false }, input);
 }
 
 function checkOriginAndToken(input: GuardInput): GuardRefusal | null {

@@ -4,6 +4,8 @@
  * form per request), and the log history is a few megabytes: one line each would flush the lines that
  * explain the box's real trouble. So the first few of an interval are written as they come, the rest only
  * counted, and one summary line (how many, by reason) ends the interval. Every field is bounded in length.
+ * The paired database's POS test requests (routes/api.ts) are logged the same way, in their own log: a POS
+ * page in a loop must not flush the history either, nor crowd out the refusals.
  */
 import type { Logger } from "pino";
 
@@ -22,13 +24,25 @@ export interface RequestLogOptions {
   linesPerInterval?: number;
   intervalMs?: number;
   now?: () => number;
+  /** The lines' event ("request_refused"), the summary's ("requests_refused_summary") and their level. */
+  event?: string;
+  summaryEvent?: string;
+  level?: "info" | "warn";
+  /** The summary line's message, for this many lines not written. */
+  summary?: (count: number) => string;
 }
+
+const refusedSummary = (count: number): string => `${count} more requests to the homepage were refused in this interval (not logged one by one)`;
 
 export class RequestLog {
   #logger: Logger;
   #linesPerInterval: number;
   #intervalMs: number;
   #now: () => number;
+  #event: string;
+  #summaryEvent: string;
+  #level: "info" | "warn";
+  #summary: (count: number) => string;
   #windowStart = Number.NEGATIVE_INFINITY;
   #written = 0;
   #suppressed = new Map<string, number>();
@@ -39,10 +53,19 @@ export class RequestLog {
     this.#linesPerInterval = options.linesPerInterval ?? REQUEST_LINES_PER_INTERVAL;
     this.#intervalMs = options.intervalMs ?? REQUEST_LOG_INTERVAL_MS;
     this.#now = options.now ?? Date.now;
+    this.#event = options.event ?? "request_refused";
+    this.#summaryEvent = options.summaryEvent ?? "requests_refused_summary";
+    this.#level = options.level ?? "warn";
+    this.#summary = options.summary ?? refusedSummary;
   }
 
   /** A refused request: written, or counted under `reason` for the interval's summary. */
   refused(reason: string, fields: Record<string, unknown>, message: string): void {
+    this.record(reason, { why: reason, ...fields }, message);
+  }
+
+  /** A line: written, or counted under `key` for the interval's summary. */
+  record(key: string, fields: Record<string, unknown>, message: string): void {
     const now = this.#now();
     if (now - this.#windowStart >= this.#intervalMs) {
       this.flush();
@@ -51,10 +74,10 @@ export class RequestLog {
     }
     if (this.#written < this.#linesPerInterval) {
       this.#written++;
-      this.#logger.warn({ event: "request_refused", why: reason, ...fields }, message);
+      this.#logger[this.#level]({ event: this.#event, ...fields }, message);
       return;
     }
-    this.#suppressed.set(reason, (this.#suppressed.get(reason) ?? 0) + 1);
+    this.#suppressed.set(key, (this.#suppressed.get(key) ?? 0) + 1);
     this.#summaryTimer ??= setTimeout(() => this.flush(), Math.max(0, this.#windowStart + this.#intervalMs - now)).unref();
   }
 
@@ -66,10 +89,7 @@ export class RequestLog {
     const byReason = Object.fromEntries(this.#suppressed);
     const count = [...this.#suppressed.values()].reduce((a, b) => a + b, 0);
     this.#suppressed.clear();
-    this.#logger.warn(
-      { event: "requests_refused_summary", count, byReason, intervalS: this.#intervalMs / 1000 },
-      `${count} more requests to the homepage were refused in this interval (not logged one by one)`,
-    );
+    this.#logger[this.#level]({ event: this.#summaryEvent, count, byReason, intervalS: this.#intervalMs / 1000 }, this.#summary(count));
   }
 
   /** The box stops: what was counted is written. */

@@ -13,6 +13,8 @@ import type { BoxErrorCode, LogLevel, RefusalReason } from "@boxcert/shared";
 import type { BoxError, CertificateStatus } from "../certificate/check.ts";
 import { certificateStatus } from "../certificate/check.ts";
 import type { CertificateInfo } from "../certificate/certificate-file.ts";
+import { describeProblem } from "../database/registration.ts";
+import type { RegistrationView } from "../database/registration.ts";
 
 /** The last check's error, as fields. */
 export interface ShownError {
@@ -55,6 +57,8 @@ export interface BoxView {
   nextCheck: string | null;
   /** Both the database UUID and the subscription code are set (the code itself is never shown). */
   hasCredential: boolean;
+  /** The registration with the database (database/registration.ts). */
+  database: RegistrationView;
 }
 
 /** What the view and the API both say of the served certificate (null, and no names, when there is none). */
@@ -91,6 +95,17 @@ export interface BoxStatus {
   lastCheck: string | null;
   nextCheck: string | null;
   hasCredential: boolean;
+  database: DatabaseStatus;
+}
+
+/** GET /api/status's `database` (docs/box.md). */
+export interface DatabaseStatus {
+  /** The box registered with the database of the server it is connected to. */
+  registered: boolean;
+  /** When it last did, ISO 8601, or null. */
+  registeredAt: string | null;
+  /** Why the last registration failed or why the box cannot register (in English), or null. */
+  error: string | null;
 }
 
 export interface StatusState {
@@ -109,6 +124,7 @@ export interface StatusState {
   lastCheck: number | null;
   nextCheck: number | null;
   now: number;
+  database: RegistrationView;
 }
 
 function urlHost(host: string): string {
@@ -195,6 +211,7 @@ export function buildView(state: StatusState): BoxView {
     lastCheck: iso(state.lastCheck),
     nextCheck: iso(state.nextCheck),
     hasCredential: state.hasCredential,
+    database: state.database,
   };
 }
 
@@ -225,5 +242,10 @@ export function toApiStatus(view: BoxView): BoxStatus {
     lastCheck: view.lastCheck,
     nextCheck: view.nextCheck,
     hasCredential: view.hasCredential,
+    database: {
+      registered: view.database.registered,
+      registeredAt: view.database.registeredAt,
+      error: view.database.problem ? describeProblem(view.database.problem) : null,
+    },
   };
 }

@@ -1,7 +1,21 @@
-/** The JSON API: the status, the diagnostics report, and the ping other pages may call. */
+/**
+ * The JSON API: the status, the diagnostics report, the ping other pages may call, and the POS test the
+ * paired database's POS page may call (its CORS: ../cors.ts; its guard, the paired Origin: request-guard.ts).
+ */
 import type { FastifyInstance } from "fastify";
 import { toApiStatus } from "../status.ts";
 import type { PageKit } from "../page-kit.ts";
+import { clip } from "../request-log.ts";
+
+/** The POS test's note: at most this many characters (docs/erp.md). */
+export const POS_NOTE_MAX = 200;
+
+const POS_TEST_SCHEMA = {
+  body: {
+    type: "object",
+    properties: { note: { type: "string", maxLength: POS_NOTE_MAX } },
+  },
+} as const;
 
 export async function apiPlugin(app: FastifyInstance, { kit }: { kit: PageKit }): Promise<void> {
   const { deps } = kit;
@@ -12,6 +26,19 @@ export async function apiPlugin(app: FastifyInstance, { kit }: { kit: PageKit })
 
   app.get("/api/diagnostics", async (_request, reply) => {
     return reply.header("cache-control", "no-store").send(await deps.diagnostics());
+  });
+
+  // attachValidation: the request guard (a preHandler) runs before the body is judged, so another site's
+  // POST is a 403 whatever its body.
+  app.post("/api/pos/test", { schema: POS_TEST_SCHEMA, attachValidation: true, bodyLimit: 4096 }, async (request, reply) => {
+    if (request.validationError) {
+      return reply.code(400).send({ error: { code: "bad_request", message: `the body must be {"note": a string of at most ${POS_NOTE_MAX} characters}` } });
+    }
+    const note = (request.body as { note?: string }).note ?? "";
+    const state = kit.state.posTests;
+    state.count += 1;
+    kit.state.posLog.record("pos_test", { note: clip(note), origin: clip(request.headers.origin), count: state.count }, "a test request from the POS page");
+    return reply.header("cache-control", "no-store").send({ ok: true, at: new Date(deps.clock()).toISOString(), count: state.count });
   });
 
   // A device API: any page may call it (the ERP's POS page finds the box this way), private-network

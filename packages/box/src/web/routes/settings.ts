@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { isLogLevel } from "@boxcert/shared";
-import { ConfigError, parseConnection, parseConnectionToken, parseCredentialField, withinZonePin } from "../../config.ts";
+import { ConfigError, connectionPatch, parseConnection, parseConnectionToken, parseCredentialField, withinZonePin } from "../../config.ts";
 import type { BoxConfig, Connection } from "../../config.ts";
 import { logDownloadName, readAllLogs } from "../../logs.ts";
 import { hashPassword, passwordProblem } from "../admin-password.ts";
@@ -115,11 +115,16 @@ export async function settingsPlugin(app: FastifyInstance, { kit }: { kit: PageK
         plaintext,
       });
     }
-    await deps.changeConfig(connection);
+    await deps.changeConfig((held) => connectionPatch(connection, held));
     if (plaintext) deps.logger.warn({ event: "server_plaintext", server: connection.server }, "the database's address is http://: the box's requests to it are not encrypted");
-    deps.logger.info({ event: "connected", server: connection.server, dbUuid: maskedUuid(connection.dbUuid), from: "homepage" }, "connected to a database from the homepage");
+    const pairing = connection.pairingSecret !== undefined;
+    deps.logger.info(
+      { event: "connected", server: connection.server, dbUuid: maskedUuid(connection.dbUuid), pairing, from: "homepage" },
+      "connected to a database from the homepage",
+    );
+    // The check registers with the database after it, when the token brought a pairing secret.
     deps.checkAgain();
-    return kit.done(reply, "connected");
+    return kit.done(reply, pairing ? "connected-paired" : "connected");
   });
 
   app.post("/admin-password", admin, async (request, reply) => {
