@@ -11,8 +11,10 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { customer, embeddedRoot, ZONE } from "./support/system.ts";
-import { boxcert, tempDir, waitFor } from "./support/processes.ts";
+import { admin, embeddedRoot, ZONE } from "./support/system.ts";
+import { writeFileSync } from "node:fs";
+import { makeServerTls, tempDir, waitFor } from "./support/processes.ts";
+import { launchBrowser, type TestBrowser } from "./support/browser.ts";
 import { buildShop, SHOP, shopUnavailable, type Shop } from "./support/shop.ts";
 import type { Proc } from "./support/processes.ts";
 import type { BoxStatus } from "./support/system.ts";
@@ -32,9 +34,9 @@ interface Curl {
   stderr: string;
 }
 
-/** curl in the point of sale; `--cacert` the embedded CA's root (what a POS device trusts in the test). */
-async function curl(url: string, extra: string[] = []): Promise<Curl> {
-  const r = await shop.run("pos", "curl", ["-sS", "--max-time", "10", "--cacert", root, "-o", "-", "-w", "\n%{http_code}", ...extra, url]);
+/** curl in the point of sale; `--cacert` the root its certificate leads to (the box's: the embedded CA's). */
+async function curl(url: string, extra: string[] = [], cacert = root): Promise<Curl> {
+  const r = await shop.run("pos", "curl", ["-sS", "--max-time", "10", "--cacert", cacert, "-o", "-", "-w", "\n%{http_code}", ...extra, url]);
   const lines = r.stdout.split("\n");
   const status = Number(lines.pop());
   return { code: r.code, status, body: lines.join("\n"), stderr: r.stderr };
@@ -59,8 +61,27 @@ async function startBoxAgent(): Promise<Proc> {
   // --zone-dns: the zone's server by address. In a real shop the name servers' public addresses pass the
   // router's rebinding filter; 203.0.113.0/24 does not (dnsmasq counts the documentation ranges as private).
   // --check-interval 10s: the periodic check (a refresh that asks the issuer) comes within the test's wait.
-  const args = ["box", "--data-dir", boxDir, "--issuer", `http://${SHOP.cloud}:8700`, "--http-port", "80", "--https-port", "443", "--zone-dns", `${SHOP.cloud}:53`, "--check-interval", "10s"];
+  // --database-ca: the database's certificate is from the test's CA (a real one's from a public CA).
+  const args = ["box", "--data-dir", boxDir, "--issuer", `http://${SHOP.cloud}:8700`, "--http-port", "80", "--https-port", "443", "--zone-dns", `${SHOP.cloud}:53`, "--check-interval", "10s", "--database-ca", erpTlsCa];
   return shop.boxcert("box", args, (out) => out.includes('"event":"started"'));
+}
+
+const ERP = "erp.shop.test";
+const ERP_URL = `https://${ERP}`;
+const PASSWORD = "shop-owner-password";
+let erpTlsCa: string;
+let browser: TestBrowser;
+
+/** The shop's database in the cloud, on 443 with a certificate for erp.shop.test (what the POS device trusts). */
+async function startErp(dataDir: string, extra: string[] = []): Promise<Proc> {
+  const dir = tempDir("boxcert-shop-erp-tls-");
+  const tls = await makeServerTls(dir, [`DNS:${ERP}`]);
+  erpTlsCa = tls.ca;
+  const passwordFile = join(dir, "password");
+  writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+  const args = ["erp", "--data-dir", dataDir, "--issuer", `http://${SHOP.cloud}:8700`, "--listen", `${SHOP.cloud}:443`, "--tls-cert", tls.cert, "--tls-key", tls.key];
+  args.push("--enterprise-code", CODE, "--zone", ZONE, "--public-url", ERP_URL, "--password-file", passwordFile, ...extra);
+  return shop.boxcert("cloud", args, (out) => out.includes('"event":"issuer_report"'), 60_000);
 }
 
 before(async () => {
@@ -70,23 +91,41 @@ before(async () => {
   store = join(dir, "registry.sqlite");
   await shop.boxcert("cloud", ["issuer", "--zone", ZONE, "--store", store, "--listen", `${SHOP.cloud}:8700`, "--plain-http", "--cert-lifetime", "1h"], (out) => out.includes("listening"));
   await shop.boxcert("cloud", ["dns", "--zone", ZONE, "--listen", `${SHOP.cloud}:53`, "--store", store, "--ns", `ns1.${ZONE}=${SHOP.cloud}`], (out) => out.includes("dns listening"));
-  await shop.router(ZONE);
+  await shop.router(ZONE, {}, { [ERP]: SHOP.cloud });
   root = embeddedRoot({ keysDir: join(dir, "keys") } as Parameters<typeof embeddedRoot>[0]);
-  const uuid = await customer(store, CODE, "in_progress", 2);
+  // The subscription only: its production database reports itself (the first to claim production).
+  await admin(store, "subscription", "add", CODE, "--state", "in_progress", "--seats", "2");
+  await startErp(tempDir("boxcert-shop-erp-"));
   boxDir = tempDir("boxcert-shop-box-");
-  const connected = await boxcert(["box", "connect", "--data-dir", boxDir, "--server", "https://erp.shop.test/", "--db-uuid", uuid, "--enterprise-code", CODE]);
-  assert.equal(connected.code, 0, connected.stderr);
   box = await startBoxAgent();
+  browser = await launchBrowser({ rootPem: [erpTlsCa, root], namespace: shop.ns.pos });
 });
 
 after(async () => {
-  if (!unavailable) await shop.close();
+  if (unavailable) return;
+  await browser?.close();
+  await shop.close();
 });
 
 const options = unavailable ? { skip: unavailable } : {};
 
-test("happy path: the box gets its certificate and the point of sale reaches it by name over HTTPS on ports 443", options, async () => {
-  const ok = await until("a certificate", (s) => s.certificate.status === "ok");
+test("happy path: paired by token from the IoT page, the box gets its certificate, registers, and the POS page calls it by name over HTTPS", options, async () => {
+  const page = await browser.context.newPage();
+  // The shop owner logs in to the database and asks for a connection token.
+  await page.goto(`${ERP_URL}/iot`);
+  await page.fill("#password", PASSWORD);
+  await Promise.all([page.waitForURL(/\/iot/), page.click("#login")]);
+  assert.equal(await page.getAttribute("#recorded-kind", "data-kind"), "production", "the issuer recorded the database as production");
+  await Promise.all([page.waitForSelector("#token"), page.click("#connect-box")]);
+  const token = await page.inputValue("#token");
+  assert.match(token, /^boxcert1\./);
+  // The installer pastes it on the box's homepage, by IP, on the same LAN.
+  await page.goto(`http://${SHOP.box}/`);
+  await page.click('#error [data-open="dlg-connect"]');
+  await page.fill('#dlg-connect input[name="token"]', token);
+  await Promise.all([page.waitForURL(/notice=connected/), page.click("#connect-save")]);
+
+  const ok = await until("a certificate and the registration", (s) => s.certificate.status === "ok" && (s as BoxStatus & { database?: { registered: boolean } }).database?.registered === true);
   const httpsUrl = ok.httpsUrl ?? "";
   assert.ok(httpsUrl.startsWith(`https://192-168-50-42.`), httpsUrl || "no HTTPS address");
   assert.equal(new URL(httpsUrl).port, "", "port 443: no port in the address");
@@ -97,9 +136,39 @@ test("happy path: the box gets its certificate and the point of sale reaches it 
   const byName = await curl(`${httpsUrl}api/status`);
   assert.equal(byName.code, 0, byName.stderr);
   assert.equal(byName.status, 200);
-  assert.equal((JSON.parse(byName.body) as BoxStatus).identifier, ok.identifier);
-  const resolved = await shop.run("pos", "getent", ["hosts", host]);
-  assert.match(resolved.stdout, new RegExp(`^${SHOP.box.replaceAll(".", "\\.")}\\s`), "the LAN resolver gives the box's address");
+
+  // The IoT page lists it: its HTTPS address, its expiry with days left.
+  await page.goto(`${ERP_URL}/iot`);
+  const row = page.locator(`#boxes tr[data-identifier="${ok.identifier}"]`);
+  assert.match((await row.textContent()) ?? "", new RegExp(httpsUrl.replaceAll(".", "\\.")));
+  assert.ok(await row.locator(".days-left").count(), "the expiry with days left");
+
+  // The POS page, a public HTTPS site, calls the box on the LAN by name once local network access is granted.
+  await browser.context.grantPermissions(["local-network-access"], { origin: ERP_URL });
+  await page.goto(`${ERP_URL}/pos`);
+  const pos = page.locator(`tr[data-identifier="${ok.identifier}"]`);
+  await pos.locator('[data-call="status"]').click();
+  const answer = async (pattern: RegExp): Promise<string> => waitFor(`the POS page to show ${pattern}`, async () => {
+    const text = (await pos.locator(".answer").textContent()) ?? "";
+    return pattern.test(text) ? text : null;
+  }, 15_000);
+  await answer(/200/);
+  assert.match((await pos.locator(".answer").textContent()) ?? "", new RegExp(ok.identifier));
+  await pos.locator('[data-call="test"]').click();
+  await answer(/"count": 1/);
+  await page.close();
+});
+
+test("a page on another origin cannot make the box change anything", options, async () => {
+  const ok = await until("a certificate", (s) => s.certificate.status === "ok");
+  const httpsUrl = ok.httpsUrl ?? "";
+  const foreign = await curl(`${httpsUrl}api/pos/test`, ["-H", "Origin: https://evil.example", "-H", "content-type: application/json", "--data", '{"note":"x"}']);
+  assert.equal(foreign.status, 403);
+  const level = await curl(`http://${SHOP.box}/log-level`, ["-H", "Origin: https://evil.example", "--data", "level=error"]);
+  assert.equal(level.status, 403);
+  const preflight = await curl(`${httpsUrl}api/status`, ["-X", "OPTIONS", "-H", "Origin: https://evil.example", "-H", "Access-Control-Request-Method: GET", "-D", "-"]);
+  assert.doesNotMatch(preflight.body, /access-control-allow-origin/i, "no CORS for another origin");
+  assert.equal((await status()).logLevel, "info");
 });
 
 test("the router's DNS rebinding protection: the name stops resolving, the diagnostics say why, allowing the zone fixes it", options, async () => {

@@ -33,11 +33,12 @@ export interface TestBrowser {
 }
 
 /** Adds a root to the NSS database Chromium reads at `$HOME/.pki/nssdb`. */
-export async function trustRoot(home: string, rootPem: string): Promise<void> {
+export async function trustRoot(home: string, rootPem: string | readonly string[]): Promise<void> {
   const db = join(home, ".pki", "nssdb");
   mkdirSync(db, { recursive: true, mode: 0o700 });
   await run("certutil", ["-d", `sql:${db}`, "-N", "--empty-password"]);
-  await run("certutil", ["-d", `sql:${db}`, "-A", "-t", "C,,", "-n", "boxcert test root", "-i", rootPem]);
+  const files = typeof rootPem === "string" ? [rootPem] : rootPem;
+  for (const [i, file] of files.entries()) await run("certutil", ["-d", `sql:${db}`, "-A", "-t", "C,,", "-n", `boxcert test root ${i + 1}`, "-i", file]);
 }
 
 /**
@@ -57,7 +58,7 @@ function chromiumIn(namespace: string): string {
  * `zone`: map the zone's names to 127.0.0.1 (loopback tests). `namespace`: run Chromium in that network
  * namespace, resolving names as the machines there do (the shop tests); `args`: more flags.
  */
-export async function launchBrowser(options: { zone?: string; rootPem: string; namespace?: string; args?: string[] }): Promise<TestBrowser> {
+export async function launchBrowser(options: { zone?: string; rootPem: string | readonly string[]; namespace?: string; args?: string[] }): Promise<TestBrowser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does it)`);
   const home = tempDir("boxcert-browser-home-");
   await trustRoot(home, options.rootPem).catch((err: Error) => {

@@ -99,13 +99,13 @@ export async function boxcert(args: string[]): Promise<{ code: number; stdout: s
   }
 }
 
-/** A throwaway CA and a leaf for 127.0.0.1/localhost, made with openssl (for the issuer's own HTTPS). */
-export async function makeServerTls(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+/** A throwaway CA and a leaf for `names` (default 127.0.0.1 and localhost), made with openssl (a server's own HTTPS). */
+export async function makeServerTls(dir: string, names: readonly string[] = ["IP:127.0.0.1", "DNS:localhost"]): Promise<{ ca: string; cert: string; key: string }> {
   const f = (name: string) => join(dir, name);
   const openssl = (...args: string[]) => run("openssl", args);
   await openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f("ca.key"), "-out", f("ca.pem"), "-days", "2", "-subj", "/CN=boxcert test issuer CA");
   await openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f("tls.key"), "-out", f("tls.csr"), "-subj", "/CN=127.0.0.1");
-  writeFileSync(f("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+  writeFileSync(f("ext.cnf"), `subjectAltName=${names.join(",")}\nextendedKeyUsage=serverAuth\n`);
   await openssl("x509", "-req", "-in", f("tls.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-out", f("tls.pem"), "-days", "2", "-extfile", f("ext.cnf"));
   return { ca: f("ca.pem"), cert: f("tls.pem"), key: f("tls.key") };
 }
