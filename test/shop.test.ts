@@ -1,9 +1,11 @@
 /**
- * The whole system on a real LAN made of network namespaces (test/support/shop.ts): the issuer and the dns
- * in the cloud, dnsmasq as the shop router's resolver, the box agent on 192.168.50.42 ports 80 and 443,
- * and the point of sale reaching it by name with curl. Scenarios: the happy path, the router's DNS
- * rebinding protection and its fix, the issuer blocked by a firewall rule in the box, the box's address
- * changing.
+ * The whole system on a real LAN made of network namespaces (test/support/shop.ts): the issuer, the dns and
+ * the customer's database (`boxcert erp`, https://erp.shop.test) in the cloud, dnsmasq as the shop router's
+ * resolver, the box agent on 192.168.50.42 ports 80 and 443, and the point of sale: Debian's Chromium and
+ * curl. Scenarios: the box paired by a token from the IoT page, its certificate, its registration, the POS
+ * page calling it by name (local network access granted); another origin changing nothing; a copy of the
+ * database refused; the router's DNS rebinding protection and its fix; the issuer blocked by a firewall
+ * rule in the box; the box's address changing (the database's list follows).
  *
  * Needs root. Where the shop cannot be built the tests are reported as skipped with the reason, and
  * scripts/test.sh fails the run when anything was skipped.
@@ -12,8 +14,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { admin, embeddedRoot, ZONE } from "./support/system.ts";
-import { writeFileSync } from "node:fs";
-import { makeServerTls, tempDir, waitFor } from "./support/processes.ts";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { makeServerTls, ROOT, tempDir, waitFor } from "./support/processes.ts";
 import { launchBrowser, type TestBrowser } from "./support/browser.ts";
 import { buildShop, SHOP, shopUnavailable, type Shop } from "./support/shop.ts";
 import type { Proc } from "./support/processes.ts";
@@ -68,19 +70,29 @@ async function startBoxAgent(): Promise<Proc> {
 
 const ERP = "erp.shop.test";
 const ERP_URL = `https://${ERP}`;
+/** What the router answers itself: the database's name (a public site's address in a real shop). */
+const LAN_HOSTS = { [ERP]: SHOP.cloud };
 const PASSWORD = "shop-owner-password";
 let erpTlsCa: string;
+let erpTls: { ca: string; cert: string; key: string } | undefined;
 let browser: TestBrowser;
+let erpDir: string;
+
+/** `boxcert ARGS` run to its end in the cloud (files are shared; the network is the cloud's). */
+async function boxcertInCloud(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return shop.run("cloud", process.execPath, ["--import", "tsx", join(ROOT, "packages/cli/src/main.ts"), ...args], 60_000);
+}
 
 /** The shop's database in the cloud, on 443 with a certificate for erp.shop.test (what the POS device trusts). */
-async function startErp(dataDir: string, extra: string[] = []): Promise<Proc> {
+async function startErp(dataDir: string, port = 443): Promise<Proc> {
   const dir = tempDir("boxcert-shop-erp-tls-");
-  const tls = await makeServerTls(dir, [`DNS:${ERP}`]);
-  erpTlsCa = tls.ca;
+  erpTls ??= await makeServerTls(dir, [`DNS:${ERP}`]);
+  erpTlsCa = erpTls.ca;
   const passwordFile = join(dir, "password");
   writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
-  const args = ["erp", "--data-dir", dataDir, "--issuer", `http://${SHOP.cloud}:8700`, "--listen", `${SHOP.cloud}:443`, "--tls-cert", tls.cert, "--tls-key", tls.key];
-  args.push("--enterprise-code", CODE, "--zone", ZONE, "--public-url", ERP_URL, "--password-file", passwordFile, ...extra);
+  const publicUrl = port === 443 ? ERP_URL : `${ERP_URL}:${port}`;
+  const args = ["erp", "--data-dir", dataDir, "--issuer", `http://${SHOP.cloud}:8700`, "--listen", `${SHOP.cloud}:${port}`, "--tls-cert", erpTls.cert, "--tls-key", erpTls.key];
+  args.push("--enterprise-code", CODE, "--zone", ZONE, "--public-url", publicUrl, "--password-file", passwordFile);
   return shop.boxcert("cloud", args, (out) => out.includes('"event":"issuer_report"'), 60_000);
 }
 
@@ -91,11 +103,12 @@ before(async () => {
   store = join(dir, "registry.sqlite");
   await shop.boxcert("cloud", ["issuer", "--zone", ZONE, "--store", store, "--listen", `${SHOP.cloud}:8700`, "--plain-http", "--cert-lifetime", "1h"], (out) => out.includes("listening"));
   await shop.boxcert("cloud", ["dns", "--zone", ZONE, "--listen", `${SHOP.cloud}:53`, "--store", store, "--ns", `ns1.${ZONE}=${SHOP.cloud}`], (out) => out.includes("dns listening"));
-  await shop.router(ZONE, {}, { [ERP]: SHOP.cloud });
+  await shop.router(ZONE, {}, LAN_HOSTS);
   root = embeddedRoot({ keysDir: join(dir, "keys") } as Parameters<typeof embeddedRoot>[0]);
   // The subscription only: its production database reports itself (the first to claim production).
   await admin(store, "subscription", "add", CODE, "--state", "in_progress", "--seats", "2");
-  await startErp(tempDir("boxcert-shop-erp-"));
+  erpDir = tempDir("boxcert-shop-erp-");
+  await startErp(erpDir);
   boxDir = tempDir("boxcert-shop-box-");
   box = await startBoxAgent();
   browser = await launchBrowser({ rootPem: [erpTlsCa, root], namespace: shop.ns.pos });
@@ -171,10 +184,34 @@ test("a page on another origin cannot make the box change anything", options, as
   assert.equal((await status()).logLevel, "info");
 });
 
+test("a copy of the database (duplicate): the issuer records it as a duplicate, and its box is refused with the reason", options, async () => {
+  const copy = tempDir("boxcert-shop-erp-copy-");
+  rmSync(copy, { recursive: true });
+  const duplicated = await boxcertInCloud(["erp", "duplicate", "--from", erpDir, "--to", copy]);
+  assert.equal(duplicated.code, 0, duplicated.stderr);
+  const copyUuid = (JSON.parse(readFileSync(join(copy, "database.json"), "utf8")) as { dbUuid: string; kind: string }).dbUuid;
+  const copyProc = await startErp(copy, 8443);
+  assert.match(copyProc.output(), /"recorded":"duplicate"/, "the issuer records the copy as a duplicate");
+  // A box connected to the copy (the Credential fallback: its address, UUID and code).
+  const dir = tempDir("boxcert-shop-box2-");
+  const connected = await boxcertInCloud(["box", "connect", "--data-dir", dir, "--server", `${ERP_URL}:8443/`, "--db-uuid", copyUuid, "--enterprise-code", CODE]);
+  assert.equal(connected.code, 0, connected.stderr);
+  const second = await shop.boxcert("box", ["box", "--data-dir", dir, "--issuer", `http://${SHOP.cloud}:8700`, "--http-port", "8080", "--https-port", "8444", "--check-interval", "10s"], (out) => out.includes('"event":"started"'));
+  try {
+    const refused = await until("the copy's box to be refused", (s) => s.certificate.errorCode !== null, `${SHOP.box}:8080`);
+    assert.equal(refused.certificate.errorCode, "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT");
+    assert.match(refused.certificate.detail ?? "", /database_not_production/);
+    assert.match(refused.certificate.detail ?? "", /duplicate/);
+  } finally {
+    await second.stop();
+    await copyProc.stop();
+  }
+});
+
 test("the router's DNS rebinding protection: the name stops resolving, the diagnostics say why, allowing the zone fixes it", options, async () => {
   const ok = await until("a certificate", (s) => s.certificate.status === "ok");
   const url = `${ok.httpsUrl}api/status`;
-  await shop.router(ZONE, { stopRebind: true });
+  await shop.router(ZONE, { stopRebind: true }, LAN_HOSTS);
   const blocked = await curl(url);
   assert.equal(blocked.code, 6, `curl cannot resolve the name: ${blocked.stderr}`);
   assert.equal((await curl(`http://${SHOP.box}/`)).status, 200, "the homepage by IP still works");
@@ -184,10 +221,10 @@ test("the router's DNS rebinding protection: the name stops resolving, the diagn
   assert.match(page, /rebind/i, "the diagnostics page names DNS rebinding protection");
   assert.match(page, /rebind-domain-ok/, "and gives the dnsmasq fix");
 
-  await shop.router(ZONE, { stopRebind: true, rebindOkZone: ZONE });
+  await shop.router(ZONE, { stopRebind: true, rebindOkZone: ZONE }, LAN_HOSTS);
   const fixed = await curl(url);
   assert.equal(fixed.status, 200, fixed.stderr);
-  await shop.router(ZONE);
+  await shop.router(ZONE, {}, LAN_HOSTS);
 });
 
 test("the issuer blocked by a firewall rule in the box: REQUEST_EXCEPTION, the certificate still served; unblocked, the next check succeeds", options, async () => {
@@ -224,4 +261,14 @@ test("the box's address changes: the new HTTPS address works with the same certi
   assert.equal(after.certificate.notAfter, before.certificate.notAfter, "the same certificate");
   const byName = await curl(`${after.httpsUrl}api/status`);
   assert.equal(byName.status, 200, byName.stderr);
+  // The box registers again (its address changed): the database's list shows the new address.
+  const page = await browser.context.newPage();
+  try {
+    await waitFor("the IoT page to list the new address", async () => {
+      await page.goto(`${ERP_URL}/iot`);
+      return ((await page.locator(`#boxes tr[data-identifier="${after.identifier}"]`).textContent()) ?? "").includes(after.httpsUrl ?? "-");
+    }, 30_000, 1000);
+  } finally {
+    await page.close();
+  }
 });
