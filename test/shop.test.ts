@@ -3,7 +3,8 @@
  * in the cloud, dnsmasq as the shop router's resolver, the box agent on 192.168.50.42 ports 80 and 443,
  * and the point of sale reaching it by name with curl. Scenarios: the happy path, the router's DNS
  * rebinding protection and its fix, the issuer blocked by a firewall rule in the box, the box's address
- * changing.
+ * changing; then the database's POS page in Chromium through @boxcert/web: rebinding protection (degraded
+ * over the box's IP, then HTTPS back), local network access denied, and the README's screenshots.
  *
  * Needs root. Where the shop cannot be built the tests are reported as skipped with the reason, and
  * scripts/test.sh fails the run when anything was skipped.
