@@ -6,6 +6,8 @@
  * page calling it by name (local network access granted); another origin changing nothing; a copy of the
  * database refused; the router's DNS rebinding protection and its fix; the issuer blocked by a firewall
  * rule in the box; the box's address changing (the database's list follows).
+ * Then the database's POS page in Chromium through @boxcert/web: rebinding protection (degraded over the
+ * box's IP, then HTTPS back), local network access denied, and the README's screenshots.
  *
  * Needs root. Where the shop cannot be built the tests are reported as skipped with the reason, and
  * scripts/test.sh fails the run when anything was skipped.
@@ -14,10 +16,11 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { admin, embeddedRoot, ZONE } from "./support/system.ts";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { makeServerTls, ROOT, tempDir, waitFor } from "./support/processes.ts";
 import { launchBrowser, type TestBrowser } from "./support/browser.ts";
 import { buildShop, SHOP, shopUnavailable, type Shop } from "./support/shop.ts";
+import type { Page, Locator } from "playwright-core";
 import type { Proc } from "./support/processes.ts";
 import type { BoxStatus } from "./support/system.ts";
 
@@ -271,4 +274,142 @@ test("the box's address changes: the new HTTPS address works with the same certi
   } finally {
     await page.close();
   }
+});
+
+// The POS page through @boxcert/web on the shop's LAN. These run after the box moved to its new address
+// (the test above), which also waited for the database to list that address.
+
+/** Where the browser tests put their pictures (test/browser.test.ts); README.md shows copies in docs/img. */
+const ARTIFACTS = join(ROOT, "test-artifacts");
+/** The box's address since "the box's address changes". */
+const MOVED = "192.168.50.43";
+/** What the module says when local network access is denied, and the setting its advice names (docs/web.md). */
+const LNA_DENIED = /This browser does not allow this page to reach devices on the local network/;
+
+interface PosRow {
+  page: Page;
+  row: Locator;
+}
+
+/** The router as the happy path has it: the zone forwarded, the database's name answered, no rebinding filter. */
+async function plainRouter(): Promise<void> {
+  await shop.router(ZONE, {}, { [ERP]: SHOP.cloud });
+}
+
+/** The POS page (logged in since the happy path) with the box's row. */
+async function posPage(identifier: string): Promise<PosRow> {
+  const page = await browser.context.newPage();
+  await page.goto(`${ERP_URL}/pos`);
+  return { page, row: page.locator(`tr[data-identifier="${identifier}"]`) };
+}
+
+/** Clicks a button of the row and waits until the page shows the outcome: a path (with its answer) or a problem. */
+async function press(pos: PosRow, call: "status" | "test"): Promise<{ via: string; problem: string; answer: string; reason: string }> {
+  await pos.row.locator(".answer").evaluate((el) => (el.textContent = ""));
+  await pos.row.locator(`[data-call="${call}"]`).click();
+  return waitFor(`the POS page's answer to ${call}`, async () => {
+    const [via, problem, answer, hidden, reason] = await Promise.all([
+      pos.row.locator(".via").textContent(),
+      pos.row.locator(".problem").textContent(),
+      pos.row.locator(".answer").textContent(),
+      pos.row.locator(".problem").isHidden(),
+      pos.row.locator(".problem").getAttribute("data-reason"),
+    ]);
+    const settled = answer !== "…" && (answer !== "" || !hidden);
+    return settled ? { via: via ?? "", problem: hidden ? "" : (problem ?? ""), answer: answer ?? "", reason: reason ?? "" } : null;
+  }, 30_000);
+}
+
+/** The box at its new address, registered with the database with it: the POS page lists that address. */
+async function movedBoxOnPosPage(): Promise<BoxStatus> {
+  await plainRouter();
+  const moved = await until("the box at its new address with its certificate", (s) => s.certificate.status === "ok", MOVED);
+  const page = await browser.context.newPage();
+  try {
+    await waitFor("the database to list the box's new address", async () => {
+      await page.goto(`${ERP_URL}/pos`);
+      return (await page.getAttribute(`tr[data-identifier="${moved.identifier}"]`, "data-ip").catch(() => null)) === MOVED;
+    }, 60_000, 1_000);
+    assert.equal(await page.getAttribute(`tr[data-identifier="${moved.identifier}"]`, "data-http-port"), "80", "the box registered its HTTP port");
+  } finally {
+    await page.close();
+  }
+  return moved;
+}
+
+test("POS page, DNS rebinding protection: the page names it, keeps working over the box's IP (degraded); allowing the zone brings HTTPS back", options, async (t) => {
+  const moved = await movedBoxOnPosPage();
+  await shop.router(ZONE, { stopRebind: true }, { [ERP]: SHOP.cloud });
+  const pos = await posPage(moved.identifier);
+  const degraded = await press(pos, "status");
+  assert.equal(degraded.via, "degraded: over the box's IP address", JSON.stringify(degraded));
+  assert.equal(degraded.reason, "name-not-resolving");
+  assert.match(degraded.problem, /does not resolve on this network/);
+  assert.match(degraded.problem, /DNS rebinding protection/);
+  assert.match(degraded.problem, new RegExp(`rebind-domain-ok=/${ZONE.replaceAll(".", "\\.")}/`));
+  assert.match(degraded.answer, /The box answered HTTP 200/);
+  assert.match(degraded.answer, new RegExp(moved.identifier), "the box's status, read over its IP address");
+  assert.ok(await pos.row.locator(".via.degraded").isVisible(), "the degraded badge is visible");
+  const test = await press(pos, "test");
+  assert.equal(test.via, "degraded: over the box's IP address");
+  assert.match(test.answer, /The box answered HTTP 200[\s\S]*"ok": true/, "the test request went over the IP address");
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await pos.page.screenshot({ path: join(ARTIFACTS, "erp-pos-degraded.png"), fullPage: true });
+
+  await shop.router(ZONE, { stopRebind: true, rebindOkZone: ZONE }, { [ERP]: SHOP.cloud });
+  // The restarted dnsmasq has an empty cache; Chromium may still hold the failed lookup for a moment.
+  let calls = 0;
+  const fixed = await waitFor("the POS page back on HTTPS by name", async () => {
+    calls += 1;
+    const outcome = await press(pos, "status");
+    return outcome.via === "over HTTPS by name" ? outcome : null;
+  }, 60_000, 1_000);
+  t.diagnostic(`back on HTTPS by name at call ${calls} after the fix`);
+  assert.equal(fixed.problem, "", "no problem shown");
+  assert.equal(await pos.row.locator(".via.degraded").count(), 0, "no degraded badge");
+  assert.match(fixed.answer, /The box answered HTTP 200/);
+  assert.match((await press(pos, "test")).answer, /"ok": true/);
+  await pos.page.close();
+  await plainRouter();
+});
+
+test("POS page, local network access denied: the page says so and how to allow it; granted again, it calls the box", options, async () => {
+  const moved = await until("a certificate", (s) => s.certificate.status === "ok", MOVED);
+  await browser.context.clearPermissions();
+  try {
+    const pos = await posPage(moved.identifier);
+    const denied = await press(pos, "status");
+    assert.equal(denied.reason, "lna-denied", JSON.stringify(denied));
+    assert.equal(denied.via, "", "no path");
+    assert.match(denied.problem, LNA_DENIED);
+    assert.match(denied.problem, /Site settings and set "Local network access" to Allow/);
+    assert.equal(denied.answer, "", "no answer from the box");
+    await pos.page.goto(`${ERP_URL}/pos?lang=it`);
+    const italian = await press(pos, "status");
+    assert.match(italian.problem, /Questo browser non consente a questa pagina di raggiungere i dispositivi della rete locale/);
+    assert.match(italian.problem, /imposta "Accesso alla rete locale" su Consenti/);
+    await pos.page.goto(`${ERP_URL}/pos?lang=en`);
+    await pos.page.close();
+  } finally {
+    await browser.context.grantPermissions(["local-network-access"], { origin: ERP_URL });
+  }
+  const pos = await posPage(moved.identifier);
+  const granted = await press(pos, "status");
+  assert.equal(granted.via, "over HTTPS by name", JSON.stringify(granted));
+  assert.match(granted.answer, new RegExp(moved.identifier));
+  await pos.page.close();
+});
+
+test("screenshots: the database's IoT page and POS page (English), for the README", options, async () => {
+  const moved = await until("a certificate", (s) => s.certificate.status === "ok", MOVED);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const page = await browser.context.newPage();
+  await page.goto(`${ERP_URL}/iot?lang=en`);
+  assert.match((await page.locator(`#boxes tr[data-identifier="${moved.identifier}"]`).textContent()) ?? "", /192-168-50-43\./);
+  await page.screenshot({ path: join(ARTIFACTS, "erp-iot.png"), fullPage: true });
+  await page.close();
+  const pos = await posPage(moved.identifier);
+  assert.match((await press(pos, "status")).answer, /The box answered HTTP 200/);
+  await pos.page.screenshot({ path: join(ARTIFACTS, "erp-pos.png"), fullPage: true });
+  await pos.page.close();
 });

@@ -251,7 +251,7 @@ async function assemble(parts: Parts): Promise<Omit<Running, "log">> {
   });
   const facts = (): RegisteredFacts => {
     const current = view();
-    return { name: current.name, ip, httpsUrl: httpsUrl(current.https), certificateExpiry: current.certificate.notAfter, version: BOX_VERSION };
+    return { name: current.name, ip, httpsUrl: httpsUrl(current.https), certificateExpiry: current.certificate.notAfter, version: BOX_VERSION, httpPort: servers.httpPort };
   };
   const registration = new DatabaseRegistration({
     identity: parts.identity,

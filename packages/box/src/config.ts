@@ -51,7 +51,7 @@ export interface BoxConfig {
    * pages may call the box's status and POS test across origins (web/cors.ts). null until registered.
    */
   pairedOrigin: string | null;
-  /** The fingerprint of the facts last registered (name, IP, HTTPS address, certificate expiry, version). */
+  /** The fingerprint of the facts last registered (name, IP, HTTPS address, certificate expiry, version, HTTP port). */
   registeredFingerprint: string | null;
   /** When the box last registered with the database, ISO 8601. */
   registeredAt: string | null;

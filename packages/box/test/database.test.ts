@@ -189,6 +189,7 @@ test("a token with a pairing secret: the box registers with it once, then withou
     httpsUrl: status.httpsUrl,
     certificateExpiry: status.certificate.notAfter,
     version: VERSION,
+    httpPort: fixture.ports.httpPort,
     timestamp: first?.body.timestamp,
     pairing: fixture.secret,
   });

@@ -28,7 +28,7 @@ import type { TestDatabase } from "./helpers/test-database.ts";
 import { tempDir } from "./helpers/fixture.ts";
 
 const HOUR = 3600_000;
-const FACTS: RegisteredFacts = { name: "till-1", ip: "192.168.1.42", httpsUrl: null, certificateExpiry: null, version: "0.1.0" };
+const FACTS: RegisteredFacts = { name: "till-1", ip: "192.168.1.42", httpsUrl: null, certificateExpiry: null, version: "0.1.0", httpPort: 8069 };
 const SECRET = randomBytes(32).toString("base64url");
 
 /** Time that moves only when told; timers fire in order as it passes. */
@@ -104,6 +104,7 @@ test("when a registration is owed: a held secret, then changed facts or a day si
   assert.equal(nextDailyDelay(config({}), now), null);
   assert.notEqual(factsFingerprint({ ...FACTS, ip: "192.168.1.43" }), fingerprint);
   assert.notEqual(factsFingerprint({ ...FACTS, certificateExpiry: "2027-02-24T10:00:00.000Z" }), fingerprint);
+  assert.notEqual(factsFingerprint({ ...FACTS, httpPort: 8080 }), fingerprint, "the HTTP port is a registered fact");
 });
 
 test("what a success saves: the origin, the fingerprint, the time; the secret only when it is still the one sent", () => {

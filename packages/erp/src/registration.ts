@@ -28,6 +28,7 @@ export const registrationSchema = {
     httpsUrl: { type: ["string", "null"], maxLength: 512 },
     certificateExpiry: { type: ["string", "null"], maxLength: 64 },
     version: { type: "string", minLength: 1, maxLength: 64 },
+    httpPort: { type: "integer", minimum: 1, maximum: 65535 },
     timestamp: { type: "string", minLength: 1, maxLength: 64 },
     pairing: { type: "string", maxLength: 128 },
   },
@@ -96,6 +97,8 @@ function boxRecord(body: BoxRegistration, identityKey: string, pairedAt: string,
     httpsUrl: body.httpsUrl,
     certificateExpiry: body.certificateExpiry === null ? null : new Date(body.certificateExpiry).toISOString(),
     version: body.version,
+    // Absent from an older box's registration: the record then has none, and the POS page no IP path.
+    ...(body.httpPort !== undefined ? { httpPort: body.httpPort } : {}),
     pairedAt,
     lastSeen: new Date(now).toISOString(),
   };

@@ -24,6 +24,8 @@ export interface BoxRecord {
   httpsUrl: string | null;
   certificateExpiry: string | null;
   version: string;
+  /** The box's plain-HTTP port; absent in records of boxes that did not send it (older boxes, older files). */
+  httpPort?: number;
   pairedAt: string;
   lastSeen: string;
 }
@@ -56,6 +58,10 @@ function isNullableString(value: unknown): boolean {
   return value === null || typeof value === "string";
 }
 
+function isPort(value: unknown): boolean {
+  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
+}
+
 function isBoxRecord(value: unknown): value is BoxRecord {
   const b = value as Record<string, unknown>;
   return (
@@ -63,7 +69,8 @@ function isBoxRecord(value: unknown): value is BoxRecord {
     b !== null &&
     ["identifier", "identityKey", "name", "ip", "version", "pairedAt", "lastSeen"].every((field) => typeof b[field] === "string") &&
     isNullableString(b.httpsUrl) &&
-    isNullableString(b.certificateExpiry)
+    isNullableString(b.certificateExpiry) &&
+    (b.httpPort === undefined || isPort(b.httpPort))
   );
 }
 

@@ -44,6 +44,8 @@ export interface BoxRegistration {
   httpsUrl: string | null;
   certificateExpiry: string | null;
   version: string;
+  /** The box's plain-HTTP port (optional: boxes before it send none): the POS page's degraded path by IP. */
+  httpPort?: number;
   timestamp: string;
   /** The one-time pairing secret, on the first registration only. */
   pairing?: string;

@@ -5,6 +5,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { parseConnectionToken } from "../src/pairing.ts";
 import { ENTERPRISE_CODE, PASSWORD, startTestErp, type TestErp } from "./helpers/fixture.ts";
 import { Browser } from "./helpers/browser.ts";
@@ -158,41 +160,112 @@ test("the IoT page lists a registered box with its HTTPS address, days left and 
   assert.match((await browser.get("/iot?lang=__proto__")).text, /mancano 41 giorni/, "an unknown language is ignored");
 });
 
-test("the POS page calls each box from its own script, and the CSP lets it reach exactly the boxes' HTTPS origins", async (t) => {
+/** The page's one nonce: every script tag carries it, and the CSP names it. */
+function scriptNonce(html: string, csp: string): string {
+  const nonces = [...html.matchAll(/<script\b([^>]*)>/g)].map((tag) => /\snonce="([^"]+)"/.exec(tag[1]!)?.[1]);
+  assert.equal(nonces.length, 2, "an import map and the module");
+  const [nonce] = nonces;
+  assert.ok(nonce && nonces.every((n) => n === nonce), "every script has the page's nonce");
+  assert.match(csp, new RegExp(`script-src 'nonce-${nonce.replace(/[+/=]/g, "\\$&")}';`));
+  return nonce;
+}
+
+test("the POS page calls each box through @boxcert/web: each row carries its HTTPS address, IP and HTTP port", async (t) => {
   const fixture = await startTestErp();
   t.after(() => fixture.stop());
   const browser = await loggedIn(fixture);
   const box = new FakeBox();
   const pairing = parseConnectionToken(await connectToken(browser)).pairing;
-  assert.equal((await box.send(fixture.target, box.body(Date.now(), { pairing }))).status, 200);
+  assert.equal((await box.send(fixture.target, box.body(Date.now(), { pairing, httpPort: 8080 }))).status, 200);
+  const older = new FakeBox();
+  const olderPairing = parseConnectionToken(await connectToken(browser)).pairing;
+  const olderUrl = "https://192-168-1-43.k3vq7mxa2bfnw4ds.boxcert.test/";
+  assert.equal((await older.send(fixture.target, older.body(Date.now(), { pairing: olderPairing, name: "Till 2", ip: "192.168.1.43", httpsUrl: olderUrl }))).status, 200);
   const withoutCertificate = new FakeBox();
   const second = parseConnectionToken(await connectToken(browser)).pairing;
-  assert.equal((await withoutCertificate.send(fixture.target, withoutCertificate.body(Date.now(), { pairing: second, name: "Scale", httpsUrl: null, certificateExpiry: null }))).status, 200);
+  assert.equal((await withoutCertificate.send(fixture.target, withoutCertificate.body(Date.now(), { pairing: second, name: "Scale", ip: "192.168.1.44", httpsUrl: null, certificateExpiry: null, httpPort: 81 }))).status, 200);
 
   const page = await browser.get("/pos");
   assert.equal(page.status, 200);
   const url = "https://192-168-1-42.k3vq7mxa2bfnw4ds.boxcert.test:8443/";
-  assert.ok(page.text.includes(`data-call="status" data-url="${url}">Call the box</button>`));
-  assert.ok(page.text.includes(`data-call="test" data-url="${url}">Test request</button>`));
+  assert.ok(page.text.includes(`<tr data-identifier="${box.identifier}" data-https-url="${url}" data-ip="192.168.1.42" data-http-port="8080">`), "the registered port");
+  assert.ok(page.text.includes(`<tr data-identifier="${older.identifier}" data-https-url="${olderUrl}" data-ip="192.168.1.43" data-http-port="8069">`), "a box that sent no port: the box's default");
+  assert.ok(page.text.includes('<button type="button" data-call="status">Call the box</button>'));
+  assert.ok(page.text.includes('<button type="button" class="secondary" data-call="test">Test request</button>'));
   assert.ok(!page.text.includes("Scale"), "a box without an HTTPS address cannot be called");
-  const nonce = /<script nonce="([^"]+)" src="\/static\/pos\.js\?v=[0-9a-f]+"><\/script>/.exec(page.text)?.[1];
-  assert.ok(nonce, "the calling code is its own static file");
-  assert.ok(!/<script(?![^>]*src=)/.test(page.text), "no inline script");
+  assert.match(page.text, /<table class="pos" data-lang="en"[^>]* data-via-https="over HTTPS by name" data-degraded="degraded: over the box&#39;s IP address"/);
+  assert.match(page.text, /<div class="problem" aria-live="polite" hidden><p class="message"><\/p><p class="advice-title">What to do:<\/p><ol class="advice"><\/ol><\/div>/);
+
   const csp = String(page.headers["content-security-policy"]);
-  assert.match(csp, new RegExp(`script-src 'nonce-${nonce.replace(/[+/=]/g, "\\$&")}'`));
-  assert.match(csp, /connect-src 'self' https:\/\/192-168-1-42\.k3vq7mxa2bfnw4ds\.boxcert\.test:8443;/);
+  const nonce = scriptNonce(page.text, csp);
+  const web = /"@boxcert\/web":"(\/static\/boxcert-web\.js\?v=[0-9a-f]+)"/.exec(page.text)?.[1];
+  assert.ok(page.text.includes(`<script type="importmap" nonce="${nonce}">{"imports":{"@boxcert/web":"${web}"}}</script>`), "the import map names the module's versioned URL");
+  const pos = /<script type="module" nonce="[^"]+" src="(\/static\/pos\.js\?v=[0-9a-f]+)"><\/script>/.exec(page.text)?.[1];
+  assert.ok(pos, "the page's script is an ES module, its own static file");
   for (const directive of ["default-src 'none'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"]) assert.ok(csp.includes(directive), directive);
   assert.equal(page.headers["x-frame-options"], "DENY");
   assert.equal(page.headers["cache-control"], "no-store");
   assert.equal(page.headers["x-content-type-options"], "nosniff");
 
-  const script = await browser.get(/src="(\/static\/pos\.js\?v=[0-9a-f]+)"/.exec(page.text)![1]!);
+  const script = await browser.get(pos);
   assert.equal(script.status, 200);
   assert.match(String(script.headers["content-type"]), /^text\/javascript/);
+  assert.match(script.text, /^import \{ boxClient, BoxUnreachableError \} from "@boxcert\/web";$/m);
+  assert.match(script.text, /\.reach\(\)/);
   assert.match(script.text, /api\/status/);
   assert.match(script.text, /api\/pos\/test/);
   assert.match(script.text, /note: "POS test"/);
   assert.equal((await browser.get("/static/toString")).status, 404);
+
+  const it = await browser.get("/pos?lang=it");
+  assert.match(it.text, /<table class="pos" data-lang="it"[^>]* data-degraded="modalità ridotta: tramite l&#39;indirizzo IP del sistema IoT"/);
+  assert.match(it.text, /<p class="advice-title">Cosa fare:<\/p>/);
+});
+
+test("the POS page's CSP lets it reach exactly the boxes: HTTPS by name, and plain HTTP by IP and by name at the registered port", async (t) => {
+  const fixture = await startTestErp();
+  t.after(() => fixture.stop());
+  const browser = await loggedIn(fixture);
+  const box = new FakeBox();
+  const pairing = parseConnectionToken(await connectToken(browser)).pairing;
+  assert.equal((await box.send(fixture.target, box.body(Date.now(), { pairing, httpPort: 80 }))).status, 200);
+  const v6 = new FakeBox();
+  const v6Pairing = parseConnectionToken(await connectToken(browser)).pairing;
+  const v6Url = "https://fd00--42.k3vq7mxa2bfnw4ds.boxcert.test/";
+  assert.equal((await v6.send(fixture.target, v6.body(Date.now(), { pairing: v6Pairing, ip: "fd00::42", httpsUrl: v6Url, httpPort: 8069 }))).status, 200);
+  const scale = new FakeBox();
+  const scalePairing = parseConnectionToken(await connectToken(browser)).pairing;
+  assert.equal((await scale.send(fixture.target, scale.body(Date.now(), { pairing: scalePairing, ip: "192.168.1.44", httpsUrl: null, certificateExpiry: null, httpPort: 81 }))).status, 200);
+
+  const csp = String((await browser.get("/pos")).headers["content-security-policy"]);
+  const connect = /connect-src ([^;]+);/.exec(csp)?.[1]?.split(" ");
+  assert.deepEqual(connect, [
+    "'self'",
+    "http://192-168-1-42.k3vq7mxa2bfnw4ds.boxcert.test",
+    "http://192.168.1.42",
+    "http://[fd00::42]:8069",
+    "http://fd00--42.k3vq7mxa2bfnw4ds.boxcert.test:8069",
+    "https://192-168-1-42.k3vq7mxa2bfnw4ds.boxcert.test:8443",
+    "https://fd00--42.k3vq7mxa2bfnw4ds.boxcert.test",
+  ], "port 80 is the origin without a port; a box without an HTTPS address is not called, so not listed");
+  assert.ok(!csp.includes("192.168.1.44"), "the box without an HTTPS address");
+});
+
+test("the browser module is served from the @boxcert/web package, versioned and cached like the other assets", async (t) => {
+  const fixture = await startTestErp();
+  t.after(() => fixture.stop());
+  const browser = await loggedIn(fixture);
+  const module = await readFile(fileURLToPath(import.meta.resolve("@boxcert/web")), "utf8");
+  const page = await browser.get("/pos");
+  const path = /"@boxcert\/web":"(\/static\/boxcert-web\.js\?v=([0-9a-f]+))"/.exec(page.text);
+  assert.ok(path, "the POS page's import map");
+  const served = await browser.get(path[1]!);
+  assert.equal(served.status, 200);
+  assert.equal(served.text, module, "the package's file as it is");
+  assert.match(String(served.headers["content-type"]), /^text\/javascript; charset=utf-8$/);
+  assert.equal(served.headers["cache-control"], "public, max-age=31536000, immutable");
+  assert.equal(served.headers.etag, `"${path[2]}"`);
+  assert.equal((await browser.get("/static/boxcert-web.js")).headers["cache-control"], "public, max-age=300", "unversioned: 5 minutes");
 });
 
 test("with --insecure-no-login the pages open without a session and say so", async (t) => {

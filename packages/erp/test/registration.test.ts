@@ -50,6 +50,7 @@ test("a pairing secret pairs one box, once; a second box with it is refused", as
   assert.equal(stored.boxes[0]!.identifier, box.identifier);
   assert.equal(stored.boxes[0]!.identityKey, box.identityKey);
   assert.equal(stored.boxes[0]!.name, "Till 1");
+  assert.equal(Object.hasOwn(stored.boxes[0]!, "httpPort"), false, "a box that sends no HTTP port (an older one) is recorded without one");
   assert.deepEqual(stored.pairings, [], "the secret is consumed");
   assert.ok(!(await storeText(fixture)).includes(secret), "the secret itself is never stored");
 
@@ -83,12 +84,13 @@ test("later registrations are authenticated by the recorded key: updated by it, 
   assert.equal((await box.send(fixture.target, box.body(now, { pairing: await newSecret(fixture, now) }))).status, 200);
 
   now += 3600_000;
-  const later = await box.send(fixture.target, box.body(now, { name: "Till 1 (back)", ip: "192.168.1.43", httpsUrl: "https://192-168-1-43.k3vq7mxa2bfnw4ds.boxcert.test:8443/", version: "0.2.0" }));
+  const later = await box.send(fixture.target, box.body(now, { name: "Till 1 (back)", ip: "192.168.1.43", httpsUrl: "https://192-168-1-43.k3vq7mxa2bfnw4ds.boxcert.test:8443/", version: "0.2.0", httpPort: 8069 }));
   assert.equal(later.status, 200, later.text);
   const [stored] = (JSON.parse(await storeText(fixture)) as { boxes: Array<Record<string, unknown>> }).boxes;
   assert.equal(stored!.name, "Till 1 (back)");
   assert.equal(stored!.ip, "192.168.1.43");
   assert.equal(stored!.version, "0.2.0");
+  assert.equal(stored!.httpPort, 8069, "the HTTP port, once the box sends it");
   assert.equal(stored!.lastSeen, new Date(now).toISOString());
 
   // A retried first registration (the answer was lost) carries the used secret: the key is what counts.
@@ -148,6 +150,10 @@ test("malformed bodies are 400 (or 415) and write nothing", async (t) => {
     ["an ip that is not one", { ...valid, ip: "till.local" }, "bad_request"],
     ["a date that is not one", { ...valid, certificateExpiry: "soon" }, "bad_request"],
     ["a timestamp that is not one", { ...valid, timestamp: "now" }, "bad_request"],
+    ["an HTTP port of 0", { ...valid, httpPort: 0 }, "bad_request"],
+    ["an HTTP port above 65535", { ...valid, httpPort: 65536 }, "bad_request"],
+    ["an HTTP port that is a string", { ...valid, httpPort: "80" }, "bad_request"],
+    ["an HTTP port that is not an integer", { ...valid, httpPort: 80.5 }, "bad_request"],
     ["a control character in the name", { ...valid, name: "Till\u00001" }, "bad_request"],
     ["an identity key that is not P-256", { ...valid, identityKey: "bm90IGEga2V5" }, "bad_identity_key"],
   ];

@@ -144,3 +144,13 @@ test("a store file that is not ours stops the open with the file's name", async 
   await writeFile(path, JSON.stringify({ version: 2, boxes: [], pairings: [] }));
   await assert.rejects(JsonStore.open(path), /format version 2 is not 1/);
 });
+
+test("a box record may carry an HTTP port (1-65535); records written before it, without one, stay valid", () => {
+  const old = { identifier: "a", identityKey: "k", name: "Till 1", ip: "192.168.1.42", httpsUrl: null, certificateExpiry: null, version: "0.1.0", pairedAt: "x", lastSeen: "x" };
+  const text = (box: Record<string, unknown>): string => JSON.stringify({ version: 1, boxes: [box], pairings: [] });
+  assert.equal(parseStore("boxes.json", text(old)).boxes[0]!.httpPort, undefined);
+  assert.equal(parseStore("boxes.json", text({ ...old, httpPort: 8069 })).boxes[0]!.httpPort, 8069);
+  for (const bad of [0, 65536, "80", 80.5, null]) {
+    assert.throws(() => parseStore("boxes.json", text({ ...old, httpPort: bad })), /"boxes" is not a list of boxes/, String(bad));
+  }
+});

@@ -24,6 +24,8 @@ export interface RegistrationBody {
   httpsUrl: string | null;
   certificateExpiry: string | null;
   version: string;
+  /** The box's plain-HTTP port (1-65535): the POS page's degraded path, by IP. */
+  httpPort: number;
   timestamp: string;
   /** The one-time pairing secret: the first registration only. */
   pairing?: string;

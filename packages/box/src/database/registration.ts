@@ -1,8 +1,8 @@
 /**
  * The box's registration with its database (docs/erp.md "The box registers with the database"): the
  * database learns the box's identity key from the first registration, which carries the one-time pairing
- * secret of the connection token, and the box's name, IP, HTTPS address, certificate expiry and version
- * from every registration (its "last seen").
+ * secret of the connection token, and the box's name, IP, HTTPS address, certificate expiry, version and
+ * plain-HTTP port from every registration (its "last seen").
  *
  * When (registrationOwed, a pure decision):
  *   - a pairing secret is held (a connect that brought one): register with it;
@@ -42,6 +42,11 @@ export interface RegisteredFacts {
   httpsUrl: string | null;
   certificateExpiry: string | null;
   version: string;
+  /**
+   * The port of the box's plain-HTTP listener: the POS page's module (@boxcert/web) asks the box at
+   * http://<ip>:<httpPort>/ when its HTTPS name does not work (the degraded path).
+   */
+  httpPort: number;
 }
 
 /** Why the box is not registered, or why its last registration failed. */
@@ -63,7 +68,7 @@ export interface RegistrationView {
 
 /** A fingerprint of the facts, in a fixed field order: saved in config.json, compared at each check. */
 export function factsFingerprint(facts: RegisteredFacts): string {
-  const ordered = [facts.name, facts.ip, facts.httpsUrl, facts.certificateExpiry, facts.version];
+  const ordered = [facts.name, facts.ip, facts.httpsUrl, facts.certificateExpiry, facts.version, facts.httpPort];
   return createHash("sha256").update(JSON.stringify(ordered)).digest("base64url");
 }
 
@@ -254,13 +259,13 @@ export class DatabaseRegistration {
   async #succeeded(config: BoxConfig, body: RegistrationBody, fingerprint: string, owed: Owed): Promise<void> {
     const server = config.server as string;
     const at = new Date(this.#o.clock()).toISOString();
-    const { name, ip, httpsUrl, certificateExpiry, version } = body;
+    const { name, ip, httpsUrl, certificateExpiry, version, httpPort } = body;
     const saved = await this.#o.changeConfig((current) => registeredPatch(current, { server, pairing: owed.pairing, fingerprint, at }));
     this.#failures = 0;
     this.#failedAttempt = null;
     this.#problem = null;
     this.#o.logger.info(
-      { event: "database_registered", server: originOf(server), dbUuid: maskedUuid(config.dbUuid), paired: owed.pairing !== null, why: owed.why, name, ip, httpsUrl, certificateExpiry, version },
+      { event: "database_registered", server: originOf(server), dbUuid: maskedUuid(config.dbUuid), paired: owed.pairing !== null, why: owed.why, name, ip, httpsUrl, certificateExpiry, version, httpPort },
       owed.pairing !== null ? "paired and registered with the database" : "registered with the database",
     );
     this.#planDaily(saved);

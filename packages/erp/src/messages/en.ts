@@ -48,12 +48,17 @@ export const EN = {
   // POS test page
   posTitle: "POS test",
   posIntro:
-    "Calls each box from this browser, as a point-of-sale page does: the box must be reachable from this device at its HTTPS address, and it answers this database's address only.",
+    "Calls each box from this browser, as a point-of-sale page does, at its HTTPS address; when that does not work, the page says why and what to do, and goes on over the box's IP address where the browser allows it (degraded). The box answers this database's address only.",
   noPosBoxes: "No box has an HTTPS address yet.",
   callBox: "Call the box",
   testRequest: "Test request",
   answered: (status: string) => `The box answered HTTP ${status}:`,
   posUnreachable: "The box cannot be reached from this device, or it does not accept calls from this database's address (it answers the database it is paired with only).",
+  columnsPos: { address: "Address", call: "Call", answer: "Answer" },
+  viaHttps: "over HTTPS by name",
+  degraded: "degraded: over the box's IP address",
+  whatToDo: "What to do:",
+  callFailed: (detail: string) => `The call failed on the way (${detail}); call the box again to look for a path.`,
   // Refusals
   refused: "Refused",
   back: "Back",

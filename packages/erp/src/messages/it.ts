@@ -43,13 +43,18 @@ export const IT: Messages = {
     "Il sistema IoT non è raggiungibile da questo dispositivo: il suo nome HTTPS potrebbe non risolversi su questa rete, oppure questo dispositivo non è sulla rete del negozio.",
   posTitle: "Prova POS",
   posIntro:
-    "Chiama ogni sistema IoT da questo browser, come fa una pagina del punto vendita: il sistema IoT deve essere raggiungibile da questo dispositivo al suo indirizzo HTTPS, e risponde solo all'indirizzo di questo database.",
+    "Chiama ogni sistema IoT da questo browser, come fa una pagina del punto vendita, al suo indirizzo HTTPS; quando non funziona, la pagina dice perché e cosa fare, e continua tramite l'indirizzo IP del sistema IoT dove il browser lo consente (modalità ridotta). Il sistema IoT risponde solo all'indirizzo di questo database.",
   noPosBoxes: "Nessun sistema IoT ha ancora un indirizzo HTTPS.",
   callBox: "Chiama il sistema IoT",
   testRequest: "Richiesta di prova",
   answered: (status) => `Il sistema IoT ha risposto HTTP ${status}:`,
   posUnreachable:
     "Il sistema IoT non è raggiungibile da questo dispositivo, oppure non accetta chiamate dall'indirizzo di questo database (risponde solo al database a cui è abbinato).",
+  columnsPos: { address: "Indirizzo", call: "Chiamata", answer: "Risposta" },
+  viaHttps: "in HTTPS per nome",
+  degraded: "modalità ridotta: tramite l'indirizzo IP del sistema IoT",
+  whatToDo: "Cosa fare:",
+  callFailed: (detail) => `La chiamata non è riuscita lungo il percorso (${detail}); chiama di nuovo il sistema IoT per cercare un percorso.`,
   refused: "Rifiutato",
   back: "Indietro",
   refusals: {

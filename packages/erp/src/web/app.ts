@@ -5,7 +5,7 @@
  *   registration  POST /api/iot/boxes (the boxes' signed JSON)
  *   pages         GET / /iot /pos, POST /iot/connect
  *   login         GET|POST /login, POST /logout
- *   assets        GET /static/erp.css|iot.js|pos.js
+ *   assets        GET /static/erp.css|iot.js|pos.js|boxcert-web.js (the last from @boxcert/web)
  *
  * Built here, listened on by erp.ts, driven by tests on port 0.
  */

@@ -7,22 +7,34 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { BoxRecord } from "../store.ts";
+import { plainHttpOrigins } from "./box-addresses.ts";
 import { checkRequest, CSRF_COOKIE, CSRF_FIELD, guardChecks } from "./guard.ts";
 import { cspNonce, formOf, type WebKit } from "./kit.ts";
 
 /**
- * Above this many box origins, connect-src is `https:` instead of the list. A subscription has a few
- * dozen boxes; a list of hundreds would make every page's header tens of kilobytes. `https:` still keeps
- * the scripts from reaching plain-HTTP, WebSocket or data endpoints, and what a script may run at all is
- * held by script-src (this page's nonce only), which is what stops an injected script.
+ * Above this many box origins, connect-src is `https: http:` instead of the list. A subscription has a
+ * few dozen boxes (three origins each); a list of hundreds would make every page's header tens of
+ * kilobytes. The schemes still keep the scripts from WebSocket or data endpoints, and what a script may
+ * run at all is held by script-src (this page's nonce only), which is what stops an injected script.
  */
-export const MAX_CONNECT_ORIGINS = 100;
+export const MAX_CONNECT_ORIGINS = 300;
 
-/** Where the pages' scripts may fetch: the database itself and each registered box's HTTPS origin. */
+/**
+ * Where the pages' scripts may fetch: the database itself and, for each box with an HTTPS address, that
+ * origin and the plain-HTTP ones @boxcert/web asks when HTTPS fails (box-addresses.ts): its IP address,
+ * the degraded path that keeps a POS working while the router or the certificate is fixed, and its name
+ * over HTTP, which tells a name that resolves (a refused certificate) from one that does not (DNS
+ * rebinding protection). Without them the CSP would block those requests and the module would misread
+ * every failure as "nothing answers by IP". A box without an HTTPS address is not on the POS page.
+ */
 export function connectSources(boxes: readonly BoxRecord[]): string {
   const origins = new Set<string>();
-  for (const box of boxes) if (box.httpsUrl) origins.add(new URL(box.httpsUrl).origin);
-  if (origins.size > MAX_CONNECT_ORIGINS) return "'self' https:";
+  for (const box of boxes) {
+    if (!box.httpsUrl) continue;
+    origins.add(new URL(box.httpsUrl).origin);
+    for (const origin of plainHttpOrigins(box)) origins.add(origin);
+  }
+  if (origins.size > MAX_CONNECT_ORIGINS) return "'self' https: http:";
   return ["'self'", ...[...origins].sort()].join(" ");
 }
 

@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
@@ -38,9 +39,22 @@ export interface Asset {
   version: string;
 }
 
-function asset(file: string, type: string): Asset {
-  const body = readFileSync(join(import.meta.dirname, "..", "..", "static", file));
+function assetOf(body: Buffer, type: string): Asset {
   return { body, type, version: createHash("sha256").update(body).digest("hex").slice(0, 12) };
+}
+
+function asset(file: string, type: string): Asset {
+  return assetOf(readFileSync(join(import.meta.dirname, "..", "..", "static", file)), type);
+}
+
+/**
+ * The browser module @boxcert/web as its package has it (resolved like an import, never a copy that could
+ * drift): the POS page imports it from this origin, which its CSP's script-src allows through the nonce
+ * of the page's own module script (imports of a nonced module script are allowed).
+ */
+function webModule(): Asset {
+  const path = createRequire(import.meta.url).resolve("@boxcert/web");
+  return assetOf(readFileSync(path), "text/javascript; charset=utf-8");
 }
 
 /** Read once; their version (a hash) makes their URLs cacheable for a year. */
@@ -48,6 +62,7 @@ export const ASSETS: Readonly<Record<string, Asset>> = {
   "erp.css": asset("erp.css", "text/css; charset=utf-8"),
   "iot.js": asset("iot.js", "text/javascript; charset=utf-8"),
   "pos.js": asset("pos.js", "text/javascript; charset=utf-8"),
+  "boxcert-web.js": webModule(),
 };
 
 function assetPath(file: string): string {
@@ -126,7 +141,7 @@ export class WebKit {
       now: this.deps.clock(),
       nonce: cspNonce(request),
       csrfToken: this.csrf.tokenFor(csrfCookie),
-      assets: { css: assetPath("erp.css"), iot: assetPath("iot.js"), pos: assetPath("pos.js") },
+      assets: { css: assetPath("erp.css"), iot: assetPath("iot.js"), pos: assetPath("pos.js"), web: assetPath("boxcert-web.js") },
       loginRequired: this.deps.login !== null,
       loggedIn: this.loggedIn(request),
     };

@@ -5,7 +5,8 @@
  *
  *   login    the operator's password
  *   iot      the database (UUID, kind, the issuer's answer), Connect a box (a token), the boxes
- *   pos      each box called from the browser: its status, a test request (static/pos.js)
+ *   pos      each box called from the browser through @boxcert/web: its status, a test request, and why
+ *            not, or that it works degraded over the box's IP (static/pos.js, an ES module)
  *   message  a refused request: why, and the way back
  */
 import { escapeHtml } from "@boxcert/shared";
@@ -14,6 +15,7 @@ import type { DatabaseRecord } from "../database.ts";
 import type { ReportStatus } from "../issuer-report.ts";
 import type { BoxRecord } from "../store.ts";
 import type { IssuedPairing } from "../pairing.ts";
+import { boxHttpPort } from "./box-addresses.ts";
 import { CSRF_FIELD } from "./guard.ts";
 
 const DAY_MS = 86_400_000;
@@ -25,8 +27,8 @@ export interface PageContext {
   now: number;
   nonce: string;
   csrfToken: string;
-  /** Versioned paths of the stylesheet and scripts. */
-  assets: { css: string; iot: string; pos: string };
+  /** Versioned paths of the stylesheet and scripts; `web` is the browser module @boxcert/web. */
+  assets: { css: string; iot: string; pos: string; web: string };
   /** False with --insecure-no-login: the pages say so. */
   loginRequired: boolean;
   loggedIn: boolean;
@@ -74,10 +76,33 @@ function navigation(ctx: PageContext, path: PagePath): string {
   return `<nav class="pages">${link("/iot", t.nav.iot)} ${link("/pos", t.nav.pos)} ${logout}</nav>`;
 }
 
-function layout(ctx: PageContext, options: { path: PagePath; title: string; main: string; script?: string }): string {
+interface LayoutOptions {
+  path: PagePath;
+  title: string;
+  main: string;
+  script?: string;
+  /** The script is an ES module importing these bare names (an import map, with the page's nonce). */
+  imports?: Record<string, string>;
+}
+
+/**
+ * The page's script tags. A module's import map names the versioned URL of what it imports, so the
+ * module's own file never changes with it; inline, so it carries the nonce (script-src allows nothing
+ * else), and the module's imports are allowed because a nonced module passes its nonce to them.
+ */
+function scriptTags(ctx: PageContext, options: LayoutOptions): string {
+  if (!options.script) return "";
+  const nonce = escapeHtml(ctx.nonce);
+  if (!options.imports) return `<script nonce="${nonce}" src="${escapeHtml(options.script)}"></script>`;
+  // In a <script> element only "</script" and "<!--" could end it early: JSON escapes "<" so neither can occur.
+  const map = JSON.stringify({ imports: options.imports }).replaceAll("<", "\\u003c");
+  return `<script type="importmap" nonce="${nonce}">${map}</script>\n<script type="module" nonce="${nonce}" src="${escapeHtml(options.script)}"></script>`;
+}
+
+function layout(ctx: PageContext, options: LayoutOptions): string {
   const t = messages(ctx.lang);
   const warning = ctx.loginRequired ? "" : `<p class="warning" id="no-login">${escapeHtml(t.noLogin)}</p>`;
-  const script = options.script ? `<script nonce="${escapeHtml(ctx.nonce)}" src="${escapeHtml(options.script)}"></script>` : "";
+  const script = scriptTags(ctx, options);
   return `<!doctype html>
 <html lang="${ctx.lang}">
 <head>
@@ -170,12 +195,19 @@ export function renderIotPage(ctx: PageContext, view: IotView): string {
   return layout(ctx, { path: "/iot", title: t.iotTitle, main, script: ctx.assets.iot });
 }
 
+/**
+ * One box: what @boxcert/web needs to reach it (its HTTPS address, IP and plain-HTTP port) on the row;
+ * the path the module found (a badge, "degraded" when over the IP), its words on a problem, the answer.
+ */
 function posRow(ctx: PageContext, box: BoxRecord & { httpsUrl: string }): string {
   const t = messages(ctx.lang);
   const url = escapeHtml(box.httpsUrl);
-  return `<tr data-identifier="${escapeHtml(box.identifier)}"><td class="name">${escapeHtml(box.name)}</td><td><a href="${url}" rel="noreferrer" target="_blank">${url}</a></td>
-<td><button type="button" data-call="status" data-url="${url}">${escapeHtml(t.callBox)}</button> <button type="button" class="secondary" data-call="test" data-url="${url}">${escapeHtml(t.testRequest)}</button></td>
-<td><pre class="answer" aria-live="polite"></pre></td></tr>`;
+  const port = boxHttpPort(box);
+  const reach = `data-https-url="${url}" data-ip="${escapeHtml(box.ip)}" data-http-port="${port}"`;
+  return `<tr data-identifier="${escapeHtml(box.identifier)}" ${reach}><td class="name">${escapeHtml(box.name)}</td>
+<td><a href="${url}" rel="noreferrer" target="_blank">${url}</a><br><code class="ip">${escapeHtml(box.ip)}:${port}</code></td>
+<td><button type="button" data-call="status">${escapeHtml(t.callBox)}</button> <button type="button" class="secondary" data-call="test">${escapeHtml(t.testRequest)}</button></td>
+<td><p class="via" role="status"></p><div class="problem" aria-live="polite" hidden><p class="message"></p><p class="advice-title">${escapeHtml(t.whatToDo)}</p><ol class="advice"></ol></div><pre class="answer" aria-live="polite"></pre></td></tr>`;
 }
 
 export function renderPosPage(ctx: PageContext, boxes: readonly BoxRecord[]): string {
@@ -184,10 +216,11 @@ export function renderPosPage(ctx: PageContext, boxes: readonly BoxRecord[]): st
   const c = t.columns;
   const table = reachable.length === 0
     ? `<p id="no-boxes">${escapeHtml(t.noPosBoxes)}</p>`
-    : `<table class="pos" data-answered="${escapeHtml(t.answered("{status}"))}" data-unreachable="${escapeHtml(t.posUnreachable)}">
-<thead><tr><th scope="col">${escapeHtml(c.name)}</th><th scope="col">${escapeHtml(c.https)}</th><th scope="col"></th><th scope="col"></th></tr></thead>
+    : `<table class="pos" data-lang="${ctx.lang}" data-answered="${escapeHtml(t.answered("{status}"))}" data-unreachable="${escapeHtml(t.posUnreachable)}" data-via-https="${escapeHtml(t.viaHttps)}" data-degraded="${escapeHtml(t.degraded)}" data-call-failed="${escapeHtml(t.callFailed("{detail}"))}">
+<thead><tr><th scope="col">${escapeHtml(c.name)}</th><th scope="col">${escapeHtml(t.columnsPos.address)}</th><th scope="col">${escapeHtml(t.columnsPos.call)}</th><th scope="col">${escapeHtml(t.columnsPos.answer)}</th></tr></thead>
 <tbody>${reachable.map((box) => posRow(ctx, box)).join("\n")}</tbody></table>`;
-  return layout(ctx, { path: "/pos", title: t.posTitle, main: `<p>${escapeHtml(t.posIntro)}</p>\n${table}`, script: ctx.assets.pos });
+  const main = `<p>${escapeHtml(t.posIntro)}</p>\n${table}`;
+  return layout(ctx, { path: "/pos", title: t.posTitle, main, script: ctx.assets.pos, imports: { "@boxcert/web": ctx.assets.web } });
 }
 
 export function renderMessagePage(ctx: PageContext, heading: string, text: string): string {
