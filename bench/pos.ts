@@ -24,6 +24,7 @@
  *   public (--ip-address-space-overrides), so Local Network Access applies to the box and is granted, as
  *   in test/web-browser.test.ts. No certificate check is turned off anywhere.
  *
+ * BENCH_PROFILE=DIR writes a CPU profile of the box process there.
  * BENCH_POS_ROUNDS (7), BENCH_POS_SECONDS (3 per round and server), BENCH_POS_WARMUP (3 s per server, not counted).
  */
 import { createServer, request as httpsRequest, type Server } from "node:https";
@@ -120,8 +121,10 @@ interface Ports {
 }
 
 function startBox(dir: string, issuer: TestIssuer, files: { issuerRoot: string; databaseCa: string }, ports: Ports): Proc {
+  // BENCH_PROFILE=DIR writes a CPU profile of the box there (when it exits).
+  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const argv = pinned(SERVER_CPU, [
-    process.execPath, "--import", "tsx", MAIN, "box",
+    process.execPath, ...profile, "--import", "tsx", MAIN, "box",
     "--data-dir", dir, "--issuer", issuer.url, "--issuer-ca", files.issuerRoot, "--database-ca", files.databaseCa,
     "--http-port", String(ports.http), "--https-port", String(ports.https), "--ip", "127.0.0.1", "--listen-host", "127.0.0.1",
   ]);
