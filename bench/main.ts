@@ -5,6 +5,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   issue: benchIssue,
   dns: async () => (await import("./dns.ts")).benchDns(),
   acme: async () => (await import("./acme.ts")).benchAcme(),
+  pos: async () => (await import("./pos.ts")).benchPos(),
 };
 
 const name = process.argv[2];

@@ -48,7 +48,9 @@ export async function registerWeb(app: FastifyInstance, { deps, scheme, state }:
     csrf: state.csrf,
     isBoxName: (host) => {
       const view = deps.view();
-      return isBoxHostName(host, view.https, [view.ip, ...lanAddresses()]);
+      // The advertised address first: it is the name POS pages call, on every request. Reading the
+      // interfaces is a system call (50-130 us here, more with more interfaces), left for the other names.
+      return isBoxHostName(host, view.https, [view.ip]) || isBoxHostName(host, view.https, lanAddresses());
     },
     pairedOrigin: () => deps.pairedOrigin(),
     refuse: (request, reply, why) => kit.refuse(request, reply, why),
