@@ -9,3 +9,5 @@ export * from "./duration.ts";
 export * from "./log-level.ts";
 export * from "./html.ts";
 export * from "./cli-arguments.ts";
+export * from "./web-security.ts";
+export * from "./attempt-limiter.ts";

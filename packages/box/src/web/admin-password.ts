@@ -9,7 +9,7 @@
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import type { Clock } from "../clock.ts";
 import type { AdminPasswordHash } from "../config.ts";
-import { AttemptLimiter } from "./attempt-limiter.ts";
+import { AttemptLimiter } from "@boxcert/shared";
 import { HashSlots } from "./hash-slots.ts";
 
 const SCRYPT = { N: 16384, r: 8, p: 1 } as const;

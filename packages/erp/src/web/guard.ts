@@ -13,8 +13,8 @@
  * The cookie names carry `erp` because cookies are per host, not per port: a box and the database on one
  * machine (the demo, a test) must not overwrite each other's.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
+import { hostOf, type CsrfTokens } from "@boxcert/shared";
 import { BOX_REGISTRATION_PATH } from "../wire.ts";
 
 export const CSRF_COOKIE = "boxcert_erp_csrf";
@@ -22,69 +22,9 @@ export const SESSION_COOKIE = "boxcert_erp_session";
 export const LANG_COOKIE = "boxcert_erp_lang";
 export const CSRF_FIELD = "csrf";
 
-export class CsrfTokens {
-  #secret = randomBytes(32);
-
-  newCookieValue(): string {
-    return randomBytes(18).toString("base64url");
-  }
-
-  /** The hidden field's value for this cookie. */
-  tokenFor(cookie: string): string {
-    return createHmac("sha256", this.#secret).update(cookie).digest("base64url");
-  }
-
-  verify(cookie: string | undefined, token: string | undefined): boolean {
-    if (!cookie || !token) return false;
-    const expected = Buffer.from(this.tokenFor(cookie));
-    const actual = Buffer.from(token);
-    return expected.length === actual.length && timingSafeEqual(expected, actual);
-  }
-}
-
-/** The cookies by name, in an object without a prototype (`__proto__` is just a name). */
-export function parseCookies(header: string | undefined): Record<string, string> {
-  const cookies = Object.create(null) as Record<string, string>;
-  for (const part of (header ?? "").split(";")) {
-    const eq = part.indexOf("=");
-    if (eq <= 0) continue;
-    const name = part.slice(0, eq).trim();
-    if (Object.hasOwn(cookies, name)) continue;
-    try {
-      cookies[name] = decodeURIComponent(part.slice(eq + 1).trim());
-    } catch {
-      // Not ours, and not valid URI encoding: ignored.
-    }
-  }
-  return cookies;
-}
-
-export interface CookieOptions {
-  secure: boolean;
-  httpOnly?: boolean;
-  maxAgeS?: number;
-  sameSite?: "Strict" | "Lax";
-}
-
-export function cookieHeader(name: string, value: string, options: CookieOptions): string {
-  return [
-    `${name}=${encodeURIComponent(value)}`,
-    "Path=/",
-    `SameSite=${options.sameSite ?? "Strict"}`,
-    options.httpOnly === false ? null : "HttpOnly",
-    options.secure ? "Secure" : null,
-    options.maxAgeS !== undefined ? `Max-Age=${options.maxAgeS}` : null,
-  ]
-    .filter((part): part is string => part !== null)
-    .join("; ");
-}
-
-/** The host name of a Host header (no port; IPv6 without brackets), lowercase; null when malformed. */
-export function hostOf(hostHeader: string | undefined): string | null {
-  if (!hostHeader) return null;
-  const match = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::\d{1,5})?$/.exec(hostHeader.trim());
-  return match ? (match[1] as string).replace(/^\[|\]$/g, "").toLowerCase() : null;
-}
+// The CSRF token, cookie parsing and the Host header's name are the box's too: one home in @boxcert/shared.
+export { CsrfTokens, cookieHeader, hostOf, parseCookies } from "@boxcert/shared";
+export type { CookieOptions } from "@boxcert/shared";
 
 /** A name an attacker cannot make resolve here: an IP literal, localhost, or the public URL's own name. */
 export function isOwnHost(host: string | null, publicHost: string): boolean {

@@ -9,21 +9,14 @@
  * (about 50 ms of a thread each) are bounded by the same limit.
  */
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+// The same limiter as the box's admin password: reserved before the hash, per address and in total.
+import { AttemptLimiter } from "@boxcert/shared";
 
 const SCRYPT = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
 const KEY_LENGTH = 32;
 export const SESSION_TTL_MS = 12 * 3600_000;
 export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_LENGTH = 200;
-
-export interface AttemptLimits {
-  perAddress: number;
-  total: number;
-  windowMs: number;
-}
-
-/** 5 a minute per address (a person mistyping), 30 in total (however many addresses a guesser has). */
-export const LOGIN_ATTEMPT_LIMITS: Readonly<AttemptLimits> = { perAddress: 5, total: 30, windowMs: 60_000 };
 
 function derive(password: string, salt: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => scrypt(password, salt, KEY_LENGTH, SCRYPT, (err, key) => (err ? reject(err) : resolve(key))));
@@ -34,30 +27,6 @@ export function passwordProblem(password: string): string | null {
   if (password.length < MIN_PASSWORD_LENGTH) return `the password must have at least ${MIN_PASSWORD_LENGTH} characters`;
   if (password.length > MAX_PASSWORD_LENGTH) return `the password must have at most ${MAX_PASSWORD_LENGTH} characters`;
   return null;
-}
-
-/** Attempts in a sliding window, per address and in total; an attempt is counted when it is made. */
-export class AttemptLimiter {
-  readonly #limits: AttemptLimits;
-  readonly #clock: () => number;
-  #attempts: Array<{ address: string; at: number }> = [];
-
-  constructor(clock: () => number, limits: AttemptLimits = LOGIN_ATTEMPT_LIMITS) {
-    this.#clock = clock;
-    this.#limits = limits;
-  }
-
-  /** Counts an attempt now, or says in how many milliseconds one is allowed. */
-  reserve(address: string): { granted: true; refund: () => void } | { granted: false; retryAfterMs: number } {
-    const now = this.#clock();
-    this.#attempts = this.#attempts.filter((a) => a.at <= now && now - a.at < this.#limits.windowMs);
-    const mine = this.#attempts.filter((a) => a.address === address);
-    const blocking = mine.length >= this.#limits.perAddress ? mine[0] : this.#attempts.length >= this.#limits.total ? this.#attempts[0] : undefined;
-    if (blocking) return { granted: false, retryAfterMs: blocking.at + this.#limits.windowMs - now };
-    const attempt = { address, at: now };
-    this.#attempts.push(attempt);
-    return { granted: true, refund: () => (this.#attempts = this.#attempts.filter((a) => a !== attempt)) };
-  }
 }
 
 export type LoginAttempt = { outcome: "right" | "wrong" } | { outcome: "too-many"; retryAfterS: number };

@@ -1,6 +1,6 @@
 /**
- * How many admin password attempts the box lets through: per client address and in total, over a sliding
- * window.
+ * How many password attempts a page lets through (the box's admin password, the database's operator
+ * login): per client address and in total, over a sliding window.
  *
  * An attempt is reserved synchronously, before its password is hashed. Counting a failure after the hash
  * (as the box once did) lets every request of a parallel burst pass the check before the first one is
@@ -11,7 +11,8 @@
  * address, can still log in; the total bounds the guessing rate however many addresses an attacker uses
  * (and bounds this limiter's memory: an address is only remembered while it holds a counted attempt).
  */
-import type { Clock } from "../clock.ts";
+/** Milliseconds since the epoch; injected so tests move time by hand. */
+type Clock = () => number;
 
 export interface AttemptLimits {
   /** Attempts one client address may make in a window. */
