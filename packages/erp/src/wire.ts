@@ -2,53 +2,22 @@
  * The database's side of docs/erp.md: what it sends the issuer (POST /v1/database), what boxes send it
  * (POST /api/iot/boxes), the connection token, and the error codes of its answers.
  *
- * Kept here until @boxcert/shared carries the same definitions (the issuer's and the box's sides are built
- * at the same time); the signature header, the skew window and the box identifier come from shared already.
+ * The definitions the issuer and the box share (the report, the registration, the kinds) live in
+ * @boxcert/shared and are re-exported here; the database's own answers and token stay here.
  */
 
-export const DATABASE_REPORT_PATH = "/v1/database";
-export const BOX_REGISTRATION_PATH = "/api/iot/boxes";
+export { BOX_REGISTRATION_PATH, DATABASE_KINDS, isDatabaseKind } from "@boxcert/shared";
+export type { BoxRegistration, DatabaseKind, DatabaseReport } from "@boxcert/shared";
+export { DATABASE_PATH as DATABASE_REPORT_PATH } from "@boxcert/shared";
+import type { DatabaseKind } from "@boxcert/shared";
 
-/** What a database says it is; `duplicate` is what a copy made by `boxcert erp duplicate` says. */
-export const DATABASE_KINDS = ["production", "staging", "development", "duplicate"] as const;
-export type DatabaseKind = (typeof DATABASE_KINDS)[number];
 /** The kinds an operator may give with --kind (a duplicate is made by `boxcert erp duplicate`). */
 export const DECLARED_KINDS = ["production", "staging", "development"] as const;
-
-export function isDatabaseKind(value: unknown): value is DatabaseKind {
-  return typeof value === "string" && (DATABASE_KINDS as readonly string[]).includes(value);
-}
-
-/** POST /v1/database: signed with the database key, at start and once a day. */
-export interface DatabaseReport {
-  dbUuid: string;
-  enterpriseCode: string;
-  kind: DatabaseKind;
-  /** The database's public key, SPKI DER, base64. */
-  databaseKey: string;
-  timestamp: string;
-}
 
 /** The issuer's 200 answer: the kind its registry records (which may differ from the one claimed). */
 export interface DatabaseReportAnswer {
   kind: DatabaseKind;
   subscription: string;
-}
-
-/** POST /api/iot/boxes: signed with the box's identity key. */
-export interface BoxRegistration {
-  identifier: string;
-  identityKey: string;
-  name: string;
-  ip: string;
-  httpsUrl: string | null;
-  certificateExpiry: string | null;
-  version: string;
-  /** The box's plain-HTTP port (optional: boxes before it send none): the POS page's degraded path by IP. */
-  httpPort?: number;
-  timestamp: string;
-  /** The one-time pairing secret, on the first registration only. */
-  pairing?: string;
 }
 
 /** Every code the registration endpoint answers with, and its HTTP status (docs/erp-server.md). */

@@ -109,3 +109,27 @@ export interface DatabaseReportResponse {
   /** The subscription's state: draft, in_progress, paused or closed. */
   subscription: string;
 }
+
+/** POST <database server>/api/iot/boxes (docs/erp.md): a box registers with the database it is paired with. */
+export const BOX_REGISTRATION_PATH = "/api/iot/boxes";
+
+/** The registration's body, signed with the box's identity key (the key in `identityKey`). */
+export interface BoxRegistration {
+  identifier: string;
+  /** The box identity public key, SPKI DER, base64. */
+  identityKey: string;
+  name: string;
+  ip: string;
+  httpsUrl: string | null;
+  certificateExpiry: string | null;
+  version: string;
+  /** The box's plain-HTTP port (1-65535), for the POS page's degraded path by IP; boxes before it send none. */
+  httpPort?: number;
+  timestamp: string;
+  /** The one-time pairing secret: the first registration only. */
+  pairing?: string;
+}
+
+export function isDatabaseKind(value: unknown): value is DatabaseKind {
+  return typeof value === "string" && (DATABASE_KINDS as readonly string[]).includes(value);
+}

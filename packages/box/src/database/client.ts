@@ -8,28 +8,15 @@
  *   no answer, any other status or a 200 that
  *   does not say registered                     -> failed (with Retry-After)
  */
+import { BOX_REGISTRATION_PATH, type BoxRegistration } from "@boxcert/shared";
 import type { BoxIdentity } from "../certificate/identity.ts";
 import { createSignedClient, describeStatus } from "../signed-client.ts";
 import type { SignedAnswer } from "../signed-client.ts";
 
-export const REGISTRATION_PATH = "/api/iot/boxes";
+export const REGISTRATION_PATH = BOX_REGISTRATION_PATH;
 
-/** The registration's body, field for field as docs/erp.md has it. */
-export interface RegistrationBody {
-  identifier: string;
-  /** The box identity public key, SPKI DER, base64: the key the body is signed with. */
-  identityKey: string;
-  name: string;
-  ip: string;
-  httpsUrl: string | null;
-  certificateExpiry: string | null;
-  version: string;
-  /** The box's plain-HTTP port (1-65535): the POS page's degraded path, by IP. */
-  httpPort: number;
-  timestamp: string;
-  /** The one-time pairing secret: the first registration only. */
-  pairing?: string;
-}
+/** The registration's body (docs/erp.md); this box always sends its HTTP port. */
+export type RegistrationBody = BoxRegistration & { httpPort: number };
 
 export type RegistrationAnswer =
   | { kind: "registered" }
