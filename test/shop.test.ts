@@ -87,7 +87,7 @@ async function boxcertInCloud(args: string[]): Promise<{ code: number; stdout: s
 }
 
 /** The shop's database in the cloud, on 443 with a certificate for erp.shop.test (what the POS device trusts). */
-async function startErp(dataDir: string, port = 443): Promise<Proc> {
+async function startErp(dataDir: string, port = 443, code = CODE): Promise<Proc> {
   const dir = tempDir("boxcert-shop-erp-tls-");
   erpTls ??= await makeServerTls(dir, [`DNS:${ERP}`]);
   erpTlsCa = erpTls.ca;
@@ -95,7 +95,7 @@ async function startErp(dataDir: string, port = 443): Promise<Proc> {
   writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
   const publicUrl = port === 443 ? ERP_URL : `${ERP_URL}:${port}`;
   const args = ["erp", "--data-dir", dataDir, "--issuer", `http://${SHOP.cloud}:8700`, "--listen", `${SHOP.cloud}:${port}`, "--tls-cert", erpTls.cert, "--tls-key", erpTls.key];
-  args.push("--enterprise-code", CODE, "--zone", ZONE, "--public-url", publicUrl, "--password-file", passwordFile);
+  args.push("--enterprise-code", code, "--zone", ZONE, "--public-url", publicUrl, "--password-file", passwordFile);
   return shop.boxcert("cloud", args, (out) => out.includes('"event":"issuer_report"'), 60_000);
 }
 
@@ -125,21 +125,29 @@ after(async () => {
 
 const options = unavailable ? { skip: unavailable } : {};
 
-test("happy path: paired by token from the IoT page, the box gets its certificate, registers, and the POS page calls it by name over HTTPS", options, async () => {
-  const page = await browser.context.newPage();
-  // The shop owner logs in to the database and asks for a connection token.
-  await page.goto(`${ERP_URL}/iot`);
-  await page.fill("#password", PASSWORD);
-  await Promise.all([page.waitForURL(/\/iot/), page.click("#login")]);
+/**
+ * Pairing as a shop does it, in the pos's Chromium: the owner logs in to the database's IoT page and asks
+ * for a connection token; the installer pastes it in the box's Connect dialog, on its homepage by IP.
+ */
+async function pairByToken(page: Page, erpUrl: string, boxHomepage: string): Promise<void> {
+  await page.goto(`${erpUrl}/iot`);
+  if (await page.locator("#password").count()) {
+    await page.fill("#password", PASSWORD);
+    await Promise.all([page.waitForURL(/\/iot/), page.click("#login")]);
+  }
   assert.equal(await page.getAttribute("#recorded-kind", "data-kind"), "production", "the issuer recorded the database as production");
   await Promise.all([page.waitForSelector("#token"), page.click("#connect-box")]);
   const token = await page.inputValue("#token");
   assert.match(token, /^boxcert1\./);
-  // The installer pastes it on the box's homepage, by IP, on the same LAN.
-  await page.goto(`http://${SHOP.box}/`);
+  await page.goto(boxHomepage);
   await page.click('#error [data-open="dlg-connect"]');
   await page.fill('#dlg-connect input[name="token"]', token);
   await Promise.all([page.waitForURL(/notice=connected/), page.click("#connect-save")]);
+}
+
+test("happy path: paired by token from the IoT page, the box gets its certificate, registers, and the POS page calls it by name over HTTPS", options, async () => {
+  const page = await browser.context.newPage();
+  await pairByToken(page, ERP_URL, `http://${SHOP.box}/`);
 
   const ok = await until("a certificate and the registration", (s) => s.certificate.status === "ok" && (s as BoxStatus & { database?: { registered: boolean } }).database?.registered === true);
   const httpsUrl = ok.httpsUrl ?? "";
@@ -308,14 +316,16 @@ async function press(pos: PosRow, call: "status" | "test"): Promise<{ via: strin
   await pos.row.locator(".answer").evaluate((el) => (el.textContent = ""));
   await pos.row.locator(`[data-call="${call}"]`).click();
   return waitFor(`the POS page's answer to ${call}`, async () => {
-    const [via, problem, answer, hidden, reason] = await Promise.all([
+    const [via, problem, answer, hidden, reason, message] = await Promise.all([
       pos.row.locator(".via").textContent(),
       pos.row.locator(".problem").textContent(),
       pos.row.locator(".answer").textContent(),
       pos.row.locator(".problem").isHidden(),
       pos.row.locator(".problem").getAttribute("data-reason"),
+      pos.row.locator(".problem .message").textContent(),
     ]);
-    const settled = answer !== "…" && (answer !== "" || !hidden);
+    // Settled: an answer, or the module's words on the problem (its message, not only the advice's title).
+    const settled = answer !== "…" && (answer !== "" || (!hidden && (message ?? "") !== ""));
     return settled ? { via: via ?? "", problem: hidden ? "" : (problem ?? ""), answer: answer ?? "", reason: reason ?? "" } : null;
   }, 30_000);
 }
@@ -412,4 +422,40 @@ test("screenshots: the database's IoT page and POS page (English), for the READM
   assert.match((await press(pos, "status")).answer, /The box answered HTTP 200/);
   await pos.page.screenshot({ path: join(ARTIFACTS, "erp-pos.png"), fullPage: true });
   await pos.page.close();
+});
+
+test("the subscription gets its IoT-box line after pairing: reloading the box's homepage brings the certificate", options, async () => {
+  // Another customer, whose subscription has no IoT-box line yet; its database and its box.
+  const code = "SHOP-LAN-2";
+  await admin(store, "subscription", "add", code, "--state", "in_progress", "--seats", "0");
+  const erp = await startErp(tempDir("boxcert-shop-erp2-"), 8445, code);
+  const dir = tempDir("boxcert-shop-box3-");
+  // The box's own schedule (no --check-interval): only the homepage brings a check within the test.
+  const args = ["box", "--data-dir", dir, "--issuer", `http://${SHOP.cloud}:8700`, "--http-port", "8081", "--https-port", "8446", "--zone-dns", `${SHOP.cloud}:53`, "--database-ca", erpTlsCa];
+  const third = await shop.boxcert("box", args, (out) => out.includes('"event":"started"'));
+  const address = `${MOVED}:8081`;
+  const page = await browser.context.newPage();
+  try {
+    await pairByToken(page, `${ERP_URL}:8445`, `http://${address}/`);
+    const refused = await until("the box to be refused: no IoT-box line", (s) => s.certificate.errorCode !== null, address);
+    assert.equal(refused.certificate.errorCode, "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT");
+    assert.match(refused.certificate.detail ?? "", /no_iot_box_line/);
+    await page.reload();
+    assert.match((await page.textContent("#error")) ?? "", /no_iot_box_line/, "the homepage says why");
+    await admin(store, "subscription", "set", code, "--seats", "1");
+    // The shop reloads the box's homepage until it shows the certificate (a reload starts a check when none
+    // ended in the last minute: docs/box.md "The check").
+    const ok = await waitFor("a reload of the homepage to bring the certificate", async () => {
+      await page.reload();
+      const s = await status(address);
+      return s.certificate.status === "ok" ? s : null;
+    }, 120_000, 5_000);
+    assert.ok(ok.httpsUrl?.includes(":8446"), ok.httpsUrl ?? "");
+    await page.reload();
+    assert.ok(((await page.textContent("body")) ?? "").includes(ok.httpsUrl ?? "-"), "the homepage shows the HTTPS address");
+  } finally {
+    await page.close();
+    await third.stop();
+    await erp.stop();
+  }
 });
