@@ -123,7 +123,11 @@ async function untilReported(erp: RunningErp): Promise<void> {
   }
 }
 
-/** Whether the box is already paired with this database: then a new token would only be one more secret. */
+/**
+ * Whether the box is already paired with this database at this address: then a new token would only be one
+ * more open secret. At another address (another --database-port) the box pairs again, by the box's own
+ * rule that a new origin needs a pairing secret; the database knows the box and leaves that secret unused.
+ */
 function pairedWith(config: BoxConfig, erp: RunningErp): boolean {
   return config.server === erp.publicUrl.toString() && config.dbUuid === erp.database.record.dbUuid && config.pairedOrigin === erp.publicUrl.origin;
 }
