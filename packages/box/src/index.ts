@@ -4,7 +4,7 @@ export type { Box, BoxOptions } from "./box.ts";
 export { registerBoxCommands } from "./cli.ts";
 export type { BoxStatus, CertificateView } from "./web/status.ts";
 export type { BoxConfig, LogLevel, Connection } from "./config.ts";
-export { formatConnectionToken, parseConnectionToken, loadOrCreateConfig, updateConfig } from "./config.ts";
+export { connectionPatch, formatConnectionToken, parseConnectionToken, loadOrCreateConfig, updateConfig } from "./config.ts";
 export { dataPaths, ensureDataDir } from "./data-dir.ts";
 export type { DataPaths } from "./data-dir.ts";
 export type { BoxError, CertificateStatus, CheckDecision, CheckInput } from "./certificate/check.ts";

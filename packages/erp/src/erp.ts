@@ -14,6 +14,7 @@ import { IssuerReporter } from "./issuer-report.ts";
 import { OperatorLogin } from "./web/login.ts";
 import { buildErpApp } from "./web/app.ts";
 import type { DatabaseKind } from "./wire.ts";
+import { connectBox, type IssuedPairing } from "./pairing.ts";
 
 export interface ErpOptions {
   dataDir: string;
@@ -46,6 +47,8 @@ export interface RunningErp {
   database: Database;
   reporter: IssuerReporter;
   store: JsonStore;
+  /** "Connect a box" as the IoT page does it: a one-time connection token for the next box. */
+  connectBox(): Promise<IssuedPairing>;
   close(): Promise<void>;
 }
 
@@ -107,7 +110,8 @@ export async function startErp(options: ErpOptions): Promise<RunningErp> {
       await store.settled();
       await unlock();
     };
-    return { url, publicUrl, port, database, reporter, store, close: () => (closing ??= close()) };
+    const connect = () => connectBox({ store, database, publicUrl, zone: options.zone ?? null, clock, logger });
+    return { url, publicUrl, port, database, reporter, store, connectBox: connect, close: () => (closing ??= close()) };
   } catch (err) {
     poster.close();
     await unlock();

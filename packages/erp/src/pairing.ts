@@ -5,7 +5,9 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { CONNECTION_TOKEN_PREFIX, type ConnectionToken } from "./wire.ts";
+import type { Logger } from "pino";
 import type { JsonStore, PairingRecord } from "./store.ts";
+import type { Database } from "./database.ts";
 
 export const PAIRING_VALIDITY_MS = 24 * 3600_000;
 export const PAIRING_SECRET_BYTES = 32;
@@ -89,4 +91,30 @@ export async function issuePairing(store: JsonStore, context: TokenContext, now:
     return { result: undefined, write: true };
   });
   return { token: formatConnectionToken({ ...context, pairing: secret }), expiresAt: record.expiresAt };
+}
+
+/** What "Connect a box" needs from the running database. */
+export interface ConnectSource {
+  store: JsonStore;
+  database: Database;
+  /** The token's server: the URL boxes reach the database at. */
+  publicUrl: URL;
+  zone: string | null;
+  clock: () => number;
+  logger: Logger;
+}
+
+/**
+ * "Connect a box": a new pairing secret and the token carrying it, logged without either. The IoT page's
+ * POST and the demo (which pairs its own box) both come here, so the demo's box pairs as an installer's does.
+ */
+export async function connectBox(source: ConnectSource): Promise<IssuedPairing> {
+  const { record } = source.database;
+  const pairing = await issuePairing(
+    source.store,
+    { server: source.publicUrl.toString(), dbUuid: record.dbUuid, enterpriseCode: record.enterpriseCode, ...(source.zone ? { zone: source.zone } : {}) },
+    source.clock(),
+  );
+  source.logger.info({ event: "pairing_issued", expiresAt: pairing.expiresAt }, "a connection token was made");
+  return pairing;
 }

@@ -1,6 +1,6 @@
 /** The IoT page (and its "Connect a box"), the POS test page; `/` goes to the IoT page. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { issuePairing, type IssuedPairing } from "../../pairing.ts";
+import { connectBox, type IssuedPairing } from "../../pairing.ts";
 import type { BoxRecord } from "../../store.ts";
 import type { WebKit } from "../kit.ts";
 import { renderIotPage, renderPosPage } from "../render.ts";
@@ -25,13 +25,7 @@ export async function pagesPlugin(app: FastifyInstance, { kit }: { kit: WebKit }
 
   // A POST, not a link: it records a secret. The token is shown in this answer only (never in a URL).
   app.post("/iot/connect", guarded, async (request, reply) => {
-    const { record } = deps.database;
-    const pairing = await issuePairing(
-      deps.store,
-      { server: deps.publicUrl.toString(), dbUuid: record.dbUuid, enterpriseCode: record.enterpriseCode, ...(deps.zone ? { zone: deps.zone } : {}) },
-      deps.clock(),
-    );
-    deps.logger.info({ event: "pairing_issued", expiresAt: pairing.expiresAt }, "a connection token was made");
+    const pairing = await connectBox(deps);
     return iotPage(request, reply, pairing);
   });
 
