@@ -166,9 +166,14 @@ test("happy path: paired by token from the IoT page, the box gets its certificat
   const row = page.locator(`#boxes tr[data-identifier="${ok.identifier}"]`);
   assert.match((await row.textContent()) ?? "", new RegExp(httpsUrl.replaceAll(".", "\\.")));
   assert.ok(await row.locator(".days-left").count(), "the expiry with days left");
-
-  // The POS page, a public HTTPS site, calls the box on the LAN by name once local network access is granted.
+  // Download logs: the page reaches the box over HTTPS from this browser first, then opens its log download.
   await browser.context.grantPermissions(["local-network-access"], { origin: ERP_URL });
+  const [download] = await Promise.all([page.waitForEvent("download"), row.locator(".download-logs").click()]);
+  assert.match(download.suggestedFilename(), /^boxcert-.+\.log$/);
+  const logs = readFileSync((await download.path()) as string, "utf8");
+  assert.ok(logs.includes('"event":"certificate_saved"'), "the box's own log");
+
+  // The POS page, a public HTTPS site, calls the box on the LAN by name (local network access granted above).
   await page.goto(`${ERP_URL}/pos`);
   const pos = page.locator(`tr[data-identifier="${ok.identifier}"]`);
   await pos.locator('[data-call="status"]').click();
