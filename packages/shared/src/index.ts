@@ -11,3 +11,4 @@ export * from "./html.ts";
 export * from "./cli-arguments.ts";
 export * from "./web-security.ts";
 export * from "./attempt-limiter.ts";
+export * from "./language.ts";

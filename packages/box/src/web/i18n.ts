@@ -1,24 +1,6 @@
 /** Which language a page is shown in (the strings themselves are in ../messages/). */
-import { isLang } from "../messages/index.ts";
-import type { Lang } from "../messages/index.ts";
 
 export const LANG_COOKIE = "boxcert_lang";
 
-/**
- * The page's language: `?lang=` first (the switch), then the cookie it set, then Accept-Language (by q,
- * the first of ours), then English.
- */
-export function chooseLang(input: { query?: string | undefined; cookie?: string | undefined; acceptLanguage?: string | undefined }): Lang {
-  if (isLang(input.query)) return input.query;
-  if (isLang(input.cookie)) return input.cookie;
-  const ranked = (input.acceptLanguage ?? "")
-    .split(",")
-    .map((part, index) => {
-      const [tag, ...params] = part.trim().split(";");
-      const q = params.map((p) => /^\s*q=([\d.]+)\s*$/.exec(p)).find((m) => m)?.[1];
-      return { lang: (tag ?? "").trim().toLowerCase().split("-")[0] as string, q: q === undefined ? 1 : Number(q), index };
-    })
-    .filter((entry) => entry.q > 0)
-    .sort((a, b) => b.q - a.q || a.index - b.index);
-  return ranked.map((entry) => entry.lang).find(isLang) ?? "en";
-}
+/** The page's language: `?lang=`, its cookie, Accept-Language by q, English (one rule for every page). */
+export { chooseLanguage as chooseLang } from "@boxcert/shared";
