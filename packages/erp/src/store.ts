@@ -13,22 +13,16 @@
  */
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { writeFileAtomic } from "@boxcert/shared";
+import { writeFileAtomic, type BoxRegistration } from "@boxcert/shared";
 
-export interface BoxRecord {
-  identifier: string;
-  /** SPKI DER base64: the key every later registration of this identifier must be signed with. */
-  identityKey: string;
-  name: string;
-  ip: string;
-  httpsUrl: string | null;
-  certificateExpiry: string | null;
-  version: string;
-  /** The box's plain-HTTP port; absent in records of boxes that did not send it (older boxes, older files). */
-  httpPort?: number;
+/**
+ * A paired box: the facts of its last registration (the key in `identityKey` signs every later one; an
+ * `httpPort` is absent in records of boxes that did not send it), when it paired and when it was last seen.
+ */
+export type BoxRecord = Omit<BoxRegistration, "timestamp" | "pairing"> & {
   pairedAt: string;
   lastSeen: string;
-}
+};
 
 /** A pairing secret handed out and not used yet; only its SHA-256 is kept (the secret is in the token). */
 export interface PairingRecord {
