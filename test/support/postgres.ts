@@ -10,6 +10,8 @@ import { freePort, tempDir } from "./processes.ts";
 
 export interface Postgres {
   url: string;
+  /** Stops the server (fast shutdown: its connections are ended) and starts it again on the same port. */
+  restart(): void;
   stop(): void;
 }
 
@@ -36,11 +38,24 @@ export async function startPostgres(): Promise<Postgres> {
     const [file, ...rest] = [...asPostgres, join(bin, command), ...args];
     execFileSync(file!, rest, { stdio: "pipe" });
   };
-  const port = await freePort();
   run("initdb", ["-D", data, "-A", "trust", "-U", "boxcert", "--no-sync", "-E", "UTF8"]);
-  run("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-w", "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, "start"]);
+  // A port another test file takes between freePort() and the server's bind fails the start: try another.
+  let port = 0;
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    try {
+      run("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-w", "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, "start"]);
+      break;
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
   return {
     url: `postgres://boxcert@127.0.0.1:${port}/postgres`,
+    restart() {
+      // -l again: without it the new server would hold this call's output pipes open.
+      run("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-m", "fast", "-w", "restart"]);
+    },
     stop() {
       try {
         run("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]);

@@ -4,6 +4,8 @@
  */
 import { spawn, execFile, execFileSync, type ChildProcess } from "node:child_process";
 import { createServer, connect } from "node:net";
+import { createSocket } from "node:dgram";
+import { randomInt } from "node:crypto";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -36,16 +38,43 @@ export function tempDir(prefix = "boxcert-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const server = createServer();
-    server.once("error", rej);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => res(port));
-    });
+/** Ports this process has handed out: never handed out twice. */
+const handedOut = new Set<number>();
+
+function bindable(port: number, kind: "tcp" | "udp"): Promise<boolean> {
+  return new Promise((res) => {
+    if (kind === "tcp") {
+      const server = createServer();
+      server.once("error", () => res(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => res(true)));
+    } else {
+      const socket = createSocket("udp4");
+      socket.once("error", () => {
+        socket.close();
+        res(false);
+      });
+      socket.bind(port, "127.0.0.1", () => socket.close(() => res(true)));
+    }
   });
+}
+
+/**
+ * A loopback port free for TCP and UDP, picked at random below the kernel's ephemeral range (32768 and up):
+ * a port from listen(0) is an ephemeral one, which any outgoing connection of any test running beside this
+ * one may take between this call and the moment the program under test binds it (seen in CI as "the port
+ * is already in use"). Below that range only a listener can take it, and the random pick keeps the test
+ * files that run in parallel apart.
+ */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = 15000 + randomInt(17000);
+    if (handedOut.has(port)) continue;
+    if ((await bindable(port, "tcp")) && (await bindable(port, "udp"))) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error("no free loopback port between 15000 and 32000");
 }
 
 export interface Proc {

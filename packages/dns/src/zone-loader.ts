@@ -18,7 +18,9 @@ export interface LoadedZone extends ZoneSource {
 }
 
 export async function openDnsZone(storeUrl: string, logger: Logger, pollMs = POLL_INTERVAL_MS): Promise<LoadedZone> {
-  const store = await openStore(storeUrl);
+  const store = await openStore(storeUrl, {
+    onConnectionError: (error) => logger.warn({ event: "store_connection_lost", error: error.message }, "a store connection broke; the next read opens another"),
+  });
   const records = new ZoneRecords(store.db);
   let current: ZoneSnapshot;
   try {

@@ -96,7 +96,10 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       }
     }
   }
-  const store = await openStore(config.store, { backgroundCheckpoints: true });
+  const store = await openStore(config.store, {
+    backgroundCheckpoints: true,
+    onConnectionError: (error) => config.logger.warn({ event: "store_connection_lost", error: error.message }, "a store connection broke; the next request opens another"),
+  });
   try {
     const ca = await EmbeddedCa.loadOrCreate(keysDir);
     const source: CertificateSource =

@@ -69,6 +69,11 @@ export interface StoreOptions {
    * For the long-running writer (the issuer); short-lived commands do not need the thread.
    */
   backgroundCheckpoints?: boolean;
+  /**
+   * PostgreSQL: an idle pooled connection broke (the server restarted, or a proxy cut it). The pool drops
+   * that connection and opens a new one at the next query; this only tells the caller, for its log.
+   */
+  onConnectionError?: (error: Error) => void;
 }
 
 export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
@@ -76,12 +81,24 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
   let sqlite: BetterSqlite | undefined;
   let dialect: Dialect;
   let location: string;
+  let poolClosing = () => {};
   if (isPostgresUrl(url)) {
     // pg is imported only here, so an SQLite-only issuer never loads it.
     const pg = (await import("pg")).default;
     dialect = "postgres";
     location = redact(url);
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) });
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // Without a listener, node-postgres rethrows an idle connection's error as an uncaught exception: a
+    // PostgreSQL restart would end the process. Connections ending while the pool closes (the server's
+    // "terminating connection" can arrive after pool.end() resolves) are expected and not reported.
+    let closing = false;
+    pool.on("error", (error) => {
+      if (!closing) options.onConnectionError?.(error);
+    });
+    poolClosing = () => {
+      closing = true;
+    };
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   } else {
     const SqliteDatabase = (await import("better-sqlite3")).default;
     dialect = "sqlite";
@@ -103,6 +120,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
   const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
+    poolClosing();
     await db.destroy();
     const failed = results?.find((r) => r.status === "Error")?.migrationName;
     throw new Error(`migrating the store ${location}${failed ? ` (migration ${failed})` : ""}: ${(error as Error).message}`, {
@@ -118,6 +136,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     async close() {
       // The worker's connection closes first, so the writer's close finds itself last and removes the WAL.
       await checkpoints?.stop();
+      poolClosing();
       await db.destroy();
     },
   };

@@ -146,3 +146,24 @@ test("the certificate path's statements run on PostgreSQL too", async () => {
     server?.stop();
   }
 });
+
+test("PostgreSQL restarted under an open store: the broken idle connections are reported, not thrown, and the next query works", async () => {
+  const server = await startPostgres();
+  const broken: string[] = [];
+  const store = await openStore(server.url, { onConnectionError: (error) => broken.push(error.message) });
+  try {
+    // Several idle connections in the pool, as a busy issuer has.
+    await Promise.all(Array.from({ length: 4 }, () => sql`select pg_sleep(0.05)`.execute(store.db)));
+    server.restart();
+    // Without the pool's error listener node-postgres throws these as uncaught exceptions and the process ends.
+    const deadline = Date.now() + 5000;
+    while (broken.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(broken.length > 0, "the pool reported its broken connections");
+    assert.match(broken[0]!, /terminat/i);
+    const { rows } = await sql<{ one: number }>`select 1 as one`.execute(store.db);
+    assert.equal(rows[0]!.one, 1);
+  } finally {
+    await store.close();
+    server.stop();
+  }
+});
