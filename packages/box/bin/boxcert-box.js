@@ -1,6 +1,14 @@
 #!/usr/bin/env node
 // The box's commands on their own, without the main `boxcert` binary: `boxcert-box box --data-dir DIR ...`.
-import { register } from "tsx/esm/api";
+// The compiled bundle when `npm run build` made one (packages/box/dist), else the TypeScript sources through
+// tsx (development). BOXCERT_FROM_SOURCE=1 runs the sources even when a bundle is there.
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/main.ts");
+const compiled = new URL("../dist/boxcert-box.js", import.meta.url);
+if (process.env.BOXCERT_FROM_SOURCE !== "1" && existsSync(compiled)) {
+  await import(compiled.href);
+} else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../src/main.ts");
+}

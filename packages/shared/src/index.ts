@@ -12,3 +12,4 @@ export * from "./cli-arguments.ts";
 export * from "./web-security.ts";
 export * from "./attempt-limiter.ts";
 export * from "./language.ts";
+export * from "./package-files.ts";

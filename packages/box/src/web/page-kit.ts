@@ -4,8 +4,6 @@
  * change. One kit per listener (its scheme decides the cookies' Secure flag).
  */
 import { createHash, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { BoxConfig, ConfigPatch } from "../config.ts";
@@ -18,6 +16,7 @@ import { chooseLang, LANG_COOKIE } from "./i18n.ts";
 import { cookieHeader, CSRF_COOKIE, CsrfTokens, hostOf, parseCookies } from "./request-guard.ts";
 import type { GuardRefusal } from "./request-guard.ts";
 import { AdminSessions } from "./admin-password.ts";
+import { packageFile } from "../package-files.ts";
 import { renderConfirmPage, renderMessagePage } from "./homepage.ts";
 import { maskedCode, maskedUuid } from "../secrets.ts";
 import type { Confirmation, PageContext } from "./homepage.ts";
@@ -86,7 +85,7 @@ export interface Asset {
 }
 
 function asset(file: string, type: string): Asset {
-  const body = readFileSync(join(import.meta.dirname, "..", "..", "static", file));
+  const body = packageFile(`static/${file}`);
   return { body, type, version: createHash("sha256").update(body).digest("hex").slice(0, 12) };
 }
 

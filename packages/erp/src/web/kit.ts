@@ -5,7 +5,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { isLang, messages, type Lang, type Refusal } from "../messages/index.ts";
@@ -13,6 +12,7 @@ import type { Database } from "../database.ts";
 import type { ReportStatus } from "../issuer-report.ts";
 import type { JsonStore } from "../store.ts";
 import { chooseLang } from "./i18n.ts";
+import { packageFile } from "../package-files.ts";
 import { cookieHeader, CSRF_COOKIE, CsrfTokens, LANG_COOKIE, parseCookies, SESSION_COOKIE } from "./guard.ts";
 import type { OperatorLogin } from "./login.ts";
 import { renderMessagePage, type PageContext } from "./render.ts";
@@ -44,7 +44,7 @@ function assetOf(body: Buffer, type: string): Asset {
 }
 
 function asset(file: string, type: string): Asset {
-  return assetOf(readFileSync(join(import.meta.dirname, "..", "..", "static", file)), type);
+  return assetOf(packageFile(`static/${file}`), type);
 }
 
 /**
