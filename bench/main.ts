@@ -6,6 +6,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   dns: async () => (await import("./dns.ts")).benchDns(),
   acme: async () => (await import("./acme.ts")).benchAcme(),
   pos: async () => (await import("./pos.ts")).benchPos(),
+  box: async () => (await import("./box.ts")).benchBox(),
 };
 
 const name = process.argv[2];

@@ -27,39 +27,23 @@
  * BENCH_PROFILE=DIR writes a CPU profile of the box process there.
  * BENCH_POS_ROUNDS (7), BENCH_POS_SECONDS (3 per round and server), BENCH_POS_WARMUP (3 s per server, not counted).
  */
-import { createServer, request as httpsRequest, type Server } from "node:https";
-import { spawnSync } from "node:child_process";
-import { availableParallelism } from "node:os";
+import { request as httpsRequest, type Server } from "node:https";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { tlsServerOptions } from "@boxcert/shared";
-import { dataPaths, ensureDataDir, loadOrCreateConfig, updateConfig, type BoxStatus } from "@boxcert/box";
 import { startTestIssuer, type TestIssuer } from "../packages/box/test/helpers/test-issuer.ts";
 import { CHROMIUM, CHROMIUM_FLAGS, trustRoot } from "../test/support/browser.ts";
 import { ensureDebianPackage, freePort, makeServerTls, ROOT, spawnProcess, tempDir, waitFor, type Proc } from "../test/support/processes.ts";
 import { median, resultLine } from "./stats.ts";
+import { CLIENT_CPU, cpuSeconds, pairedDataDir, pinned, pinning, SERVER_CPU, splitHttpsPem, startDatabase, waitUntilServing, ZONE } from "./box-fixture.ts";
 
-const ZONE = "boxcert.test";
 const ROUNDS = Number(process.env.BENCH_POS_ROUNDS ?? 7);
 const ROUND_MS = Number(process.env.BENCH_POS_SECONDS ?? 3) * 1000;
 const WARMUP_MS = Number(process.env.BENCH_POS_WARMUP ?? 3) * 1000;
-const PIN = process.env.BENCH_POS_PIN !== "0" && availableParallelism() >= 2 && has("taskset");
-const SERVER_CPU = "1";
-const BROWSER_CPU = "0";
+const PIN = pinning(process.env.BENCH_POS_PIN);
 const MAIN = join(ROOT, "packages/cli/src/main.ts");
 const MODULE = join(ROOT, "packages/web/src/boxcert-web.js");
-/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
-const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim() || 100);
-
-function has(command: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
-}
-
-function pinned(cpu: string, argv: string[]): string[] {
-  return PIN ? ["taskset", "-c", cpu, ...argv] : argv;
-}
 
 /**
  * The POS page: imports the module as a browser does and keeps one client per server, so each keeps its
@@ -93,28 +77,6 @@ globalThis.roundTrips = async (name, ms) => {
 };
 </script>`;
 
-/** The customer's database: the POS page, the module as it is, and a yes to the box's registration. */
-async function startDatabase(tls: { cert: string; key: string }): Promise<Server> {
-  const server = createServer(tlsServerOptions(readFileSync(tls.cert), readFileSync(tls.key)), (req, res) => {
-    if (req.method === "POST" && req.url === "/api/iot/boxes") {
-      req.resume();
-      return req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end('{"registered":true}'));
-    }
-    if (req.url === "/boxcert-web.js") return res.writeHead(200, { "content-type": "text/javascript" }).end(readFileSync(MODULE));
-    return res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(POS_PAGE);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return server;
-}
-
-/** A data folder connected to the database and paired with its origin, as after a connection token. */
-async function pairedDataDir(dir: string, databaseOrigin: string): Promise<void> {
-  const paths = dataPaths(dir);
-  await ensureDataDir(paths);
-  await loadOrCreateConfig(paths, "bench-box");
-  await updateConfig(paths, { server: `${databaseOrigin}/`, dbUuid: "00000000-0000-4000-8000-00000000b0c5", enterpriseCode: "BENCH-POS", pairedOrigin: databaseOrigin });
-}
-
 interface Ports {
   http: number;
   https: number;
@@ -123,41 +85,12 @@ interface Ports {
 function startBox(dir: string, issuer: TestIssuer, files: { issuerRoot: string; databaseCa: string }, ports: Ports): Proc {
   // BENCH_PROFILE=DIR writes a CPU profile of the box there (when it exits).
   const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const argv = pinned(SERVER_CPU, [
+  const argv = pinned(PIN, SERVER_CPU, [
     process.execPath, ...profile, "--import", "tsx", MAIN, "box",
     "--data-dir", dir, "--issuer", issuer.url, "--issuer-ca", files.issuerRoot, "--database-ca", files.databaseCa,
     "--http-port", String(ports.http), "--https-port", String(ports.https), "--ip", "127.0.0.1", "--listen-host", "127.0.0.1",
   ]);
   return spawnProcess(argv[0]!, argv.slice(1), { cwd: ROOT });
-}
-
-/** The box's status over plain HTTP by IP (the Host check takes an IP literal), as its homepage reads it. */
-async function boxStatus(box: Proc, httpPort: number): Promise<BoxStatus> {
-  if (box.child.exitCode !== null) throw new Error(`the box exited with ${box.child.exitCode}:\n${box.output()}`);
-  const res = await fetch(`http://127.0.0.1:${httpPort}/api/status`);
-  return (await res.json()) as BoxStatus;
-}
-
-/** Until the box serves a certificate and has registered with the database (so it answers the page's origin). */
-async function waitUntilServing(box: Proc, httpPort: number): Promise<BoxStatus> {
-  return waitFor("the box's certificate and registration", async () => {
-    const status = await boxStatus(box, httpPort);
-    return status.certificate.status === "ok" && status.database.registered && status.httpsUrl ? status : null;
-  });
-}
-
-/** https.pem holds the key and the chain in one file: split for the bare server's two options. */
-function splitHttpsPem(dataDir: string, dir: string): { keyFile: string; chainFile: string } {
-  const pem = readFileSync(dataPaths(dataDir).https, "utf8");
-  const blocks = [...pem.matchAll(/-----BEGIN ([A-Z ]+)-----[\s\S]+?-----END \1-----\n?/g)];
-  const key = blocks.filter((b) => b[1]!.endsWith("PRIVATE KEY")).map((b) => b[0]);
-  const chain = blocks.filter((b) => b[1] === "CERTIFICATE").map((b) => b[0]);
-  if (key.length !== 1 || chain.length === 0) throw new Error(`https.pem: ${key.length} keys and ${chain.length} certificates`);
-  const keyFile = join(dir, "box.key");
-  const chainFile = join(dir, "box.chain.pem");
-  writeFileSync(keyFile, key[0]!, { mode: 0o600 });
-  writeFileSync(chainFile, chain.join(""));
-  return { keyFile, chainFile };
 }
 
 /** GET /api/status from the box's HTTPS name with the page's Origin, verified against the issuer's root: the bytes the bare server repeats. */
@@ -182,7 +115,7 @@ function statusBytes(httpsUrl: URL, origin: string, ca: string): Promise<Buffer>
 }
 
 function startBare(port: number, files: { keyFile: string; chainFile: string; bodyFile: string }, origin: string): Proc {
-  const argv = pinned(SERVER_CPU, [process.execPath, "--import", "tsx", join(ROOT, "bench/pos-bare-server.ts"), String(port), files.keyFile, files.chainFile, files.bodyFile, origin]);
+  const argv = pinned(PIN, SERVER_CPU, [process.execPath, "--import", "tsx", join(ROOT, "bench/pos-bare-server.ts"), String(port), files.keyFile, files.chainFile, files.bodyFile, origin]);
   return spawnProcess(argv[0]!, argv.slice(1), { cwd: ROOT });
 }
 
@@ -190,7 +123,7 @@ function startBare(port: number, files: { keyFile: string; chainFile: string; bo
 function browserExecutable(dir: string): string {
   if (!PIN) return CHROMIUM;
   const script = join(dir, "chromium");
-  writeFileSync(script, `#!/bin/sh\nexec taskset -c ${BROWSER_CPU} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+  writeFileSync(script, `#!/bin/sh\nexec taskset -c ${CLIENT_CPU} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
   return script;
 }
 
@@ -208,13 +141,6 @@ async function launchChromium(dir: string, roots: string[], label: string, datab
       `--ip-address-space-overrides=127.0.0.1:${databasePort}=public`,
     ],
   });
-}
-
-/** CPU seconds a process has used (user + system), from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  // After "pid (comm) ", utime and stime are fields 12 and 13 (0-based).
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 interface Round {
@@ -250,7 +176,10 @@ export async function benchPos(): Promise<void> {
   try {
     mkdirSync(join(dir, "database"));
     const databaseTls = await makeServerTls(join(dir, "database"));
-    database = await startDatabase(databaseTls);
+    database = await startDatabase(databaseTls, (req, res) => {
+      if (req.url === "/boxcert-web.js") return res.writeHead(200, { "content-type": "text/javascript" }).end(readFileSync(MODULE));
+      return res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(POS_PAGE);
+    });
     const databasePort = (database.address() as AddressInfo).port;
     const databaseOrigin = `https://127.0.0.1:${databasePort}`;
 
@@ -289,7 +218,7 @@ export async function benchPos(): Promise<void> {
     console.log(
       `Chromium ${browser.version()}; GET /api/status (${body.length} bytes) through box.fetch(), sequential, one keep-alive connection each; ` +
         `box ${boxUrl.origin}, bare ${bareUrl.origin}; ${ROUNDS} rounds of ${ROUND_MS / 1000} s each after ${WARMUP_MS / 1000} s of warm-up each` +
-        (PIN ? `; servers on CPU ${SERVER_CPU}, Chromium on CPU ${BROWSER_CPU} (taskset)` : "; not pinned"),
+        (PIN ? `; servers on CPU ${SERVER_CPU}, Chromium on CPU ${CLIENT_CPU} (taskset)` : "; not pinned"),
     );
     // Warm-up: the JIT of both servers and of the page, and each connection opened; not counted.
     for (const server of servers) await measure(page, server.name, server.proc, WARMUP_MS);

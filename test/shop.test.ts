@@ -321,17 +321,20 @@ async function press(pos: PosRow, call: "status" | "test"): Promise<{ via: strin
   await pos.row.locator(".answer").evaluate((el) => (el.textContent = ""));
   await pos.row.locator(`[data-call="${call}"]`).click();
   return waitFor(`the POS page's answer to ${call}`, async () => {
-    const [via, problem, answer, hidden, reason, message] = await Promise.all([
-      pos.row.locator(".via").textContent(),
-      pos.row.locator(".problem").textContent(),
-      pos.row.locator(".answer").textContent(),
-      pos.row.locator(".problem").isHidden(),
-      pos.row.locator(".problem").getAttribute("data-reason"),
-      pos.row.locator(".problem .message").textContent(),
-    ]);
+    // One snapshot of the row, read in the page at once: separate reads could see the problem's box before
+    // and its message after the page filled them (seen in CI: "What to do:" without the message).
+    // (No function declared inside: tsx would wrap it in a helper that does not exist in the page.)
+    const seen = await pos.row.evaluate((row) => ({
+      via: row.querySelector(".via")?.textContent ?? "",
+      problem: row.querySelector(".problem")?.textContent ?? "",
+      answer: row.querySelector(".answer")?.textContent ?? "",
+      hidden: (row.querySelector(".problem") as unknown as { hidden: boolean } | null)?.hidden ?? true,
+      reason: row.querySelector(".problem")?.getAttribute("data-reason") ?? "",
+      message: row.querySelector(".problem .message")?.textContent ?? "",
+    }));
     // Settled: an answer, or the module's words on the problem (its message, not only the advice's title).
-    const settled = answer !== "…" && (answer !== "" || (!hidden && (message ?? "") !== ""));
-    return settled ? { via: via ?? "", problem: hidden ? "" : (problem ?? ""), answer: answer ?? "", reason: reason ?? "" } : null;
+    const settled = seen.answer !== "…" && (seen.answer !== "" || (!seen.hidden && seen.message !== ""));
+    return settled ? { via: seen.via, problem: seen.hidden ? "" : seen.problem, answer: seen.answer, reason: seen.reason } : null;
   }, 30_000);
 }
 

@@ -13,6 +13,8 @@ export interface DataPaths {
   https: string;
   /** A TLS key made for a request whose certificate is not saved yet (see tls-key.ts). */
   pendingKey: string;
+  /** The last CSR made, with the key and names it is for: reused while they are the same (csr.ts). */
+  csr: string;
   logs: string;
   log: string;
 }
@@ -24,6 +26,7 @@ export function dataPaths(dir: string): DataPaths {
     identityKey: join(dir, "identity.key"),
     https: join(dir, "https.pem"),
     pendingKey: join(dir, "https.pending-key.pem"),
+    csr: join(dir, "https.csr.json"),
     logs: join(dir, "logs"),
     log: join(dir, "logs", "box.log"),
   };

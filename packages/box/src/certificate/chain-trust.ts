@@ -15,11 +15,16 @@
 import { X509Certificate } from "node:crypto";
 import tls from "node:tls";
 
-export interface ChainTrust {
+export interface TrustAnchors {
   /** The trusted roots by subject (the issuer name a certificate carries), for the look-up at each step. */
   bySubject: Map<string, X509Certificate[]>;
   /** SHA-256 fingerprints of the trusted roots: a chain may carry its root. */
   fingerprints: Set<string>;
+}
+
+export interface ChainTrust {
+  /** The anchors, indexed at the first chain to verify (the system's roots cost about 40 ms to parse). */
+  anchors(): TrustAnchors;
 }
 
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----\r?\n[\s\S]*?-----END CERTIFICATE-----/g;
@@ -43,12 +48,21 @@ function systemRoots(): X509Certificate[] {
   return parsedSystemRoots;
 }
 
-/** The system's roots plus the extra ones (the --issuer-ca file's text, which may hold several). */
-export function chainTrust(extraPem?: string): ChainTrust {
-  const roots = [...systemRoots(), ...(extraPem === undefined ? [] : pemCertificates(extraPem, "the extra CA file (--issuer-ca)"))];
+function indexRoots(roots: readonly X509Certificate[]): TrustAnchors {
   const bySubject = new Map<string, X509Certificate[]>();
   for (const root of roots) bySubject.set(root.subject, [...(bySubject.get(root.subject) ?? []), root]);
   return { bySubject, fingerprints: new Set(roots.map((root) => root.fingerprint256)) };
+}
+
+/**
+ * The system's roots plus the extra ones (the --issuer-ca file's text, which may hold several). The extra
+ * file is parsed at once, so a broken one stops the box at start; the system's roots when the first chain
+ * is verified: a box that starts on the certificate it has (a refresh confirms it: load.ts) never needs them.
+ */
+export function chainTrust(extraPem?: string): ChainTrust {
+  const extra = extraPem === undefined ? [] : pemCertificates(extraPem, "the extra CA file (--issuer-ca)");
+  let anchors: TrustAnchors | null = null;
+  return { anchors: () => (anchors ??= indexRoots([...systemRoots(), ...extra])) };
 }
 
 /** A distinguished name on one line, as a detail shows it. */
@@ -73,7 +87,7 @@ function issuerProblem(cert: X509Certificate, n: number, now: number): string | 
 
 /** A trusted root, valid now, that issued this certificate, if any. */
 function trustedIssuer(cert: X509Certificate, trust: ChainTrust, now: number): X509Certificate | null {
-  const candidates = trust.bySubject.get(cert.issuer) ?? [];
+  const candidates = trust.anchors().bySubject.get(cert.issuer) ?? [];
   return candidates.find((root) => validAt(root, now) && signedBy(cert, root)) ?? null;
 }
 
@@ -87,7 +101,7 @@ export function verifyChain(chain: readonly X509Certificate[], trust: ChainTrust
     if (i > 0) {
       const problem = issuerProblem(cert, i + 1, now);
       if (problem) return `the chain does not verify: ${problem}`;
-      if (trust.fingerprints.has(cert.fingerprint256)) return null;
+      if (trust.anchors().fingerprints.has(cert.fingerprint256)) return null;
     }
     if (trustedIssuer(cert, trust, now)) return null;
     const next = chain[i + 1];

@@ -3,7 +3,9 @@
  * said the box is owed, CN = the first of them. Only the CSR leaves the box, never the key.
  */
 import { webcrypto } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import type * as X509 from "@peculiar/x509";
+import { writeFileAtomic } from "@boxcert/shared";
 import type { TlsKey } from "./tls-key.ts";
 
 type CreateParams = Parameters<typeof X509.Pkcs10CertificateRequestGenerator.create>[0];
@@ -20,7 +22,9 @@ let x509Loaded: Promise<typeof X509> | null = null;
 function x509(): Promise<typeof X509> {
   x509Loaded ??= (async () => {
     await import("reflect-metadata");
-    const module = await import("@peculiar/x509");
+    // The package is CommonJS: its module.exports is the namespace's default, both in node (which also
+    // lists the names it finds) and in the bundle (scripts/build.ts), whose chunk exports only the default.
+    const module = ((await import("@peculiar/x509")) as unknown as { default: typeof X509 }).default;
     module.cryptoProvider.set(webcrypto as unknown as Parameters<typeof module.cryptoProvider.set>[0]);
     return module;
   })();
@@ -42,4 +46,36 @@ export async function createCsr(key: TlsKey, names: readonly string[]): Promise<
     extensions: [new SubjectAlternativeNameExtension(names.map((value) => ({ type: "dns" as const, value })))],
   });
   return csr.toString("pem");
+}
+
+interface SavedCsr {
+  publicKey: string;
+  names: string[];
+  csr: string;
+}
+
+async function readSavedCsr(file: string): Promise<SavedCsr | null> {
+  try {
+    const saved = JSON.parse(await readFile(file, "utf8")) as Partial<SavedCsr> | null;
+    if (saved && typeof saved.publicKey === "string" && Array.isArray(saved.names) && typeof saved.csr === "string") return saved as SavedCsr;
+  } catch {
+    // missing or unreadable: a new one is made and replaces it
+  }
+  return null;
+}
+
+/**
+ * The CSR for this key and these names, made once and kept in `file` (https.csr.json) while the key and the
+ * names stay the same: every refresh asks with the saved certificate's key (at start and every check
+ * interval), every retry with the same pending key. A CSR only proves possession of the key for the names;
+ * each request that carries it is signed with the box's identity key and a fresh timestamp, so reusing it
+ * opens no replay. What it saves: a box that only refreshes never loads @peculiar/x509 (see x509()).
+ */
+export async function csrFor(file: string, key: TlsKey, names: readonly string[]): Promise<string> {
+  const publicKey = key.spki.toString("base64");
+  const saved = await readSavedCsr(file);
+  if (saved && saved.publicKey === publicKey && saved.names.join("\n") === names.join("\n")) return saved.csr;
+  const csr = await createCsr(key, names);
+  await writeFileAtomic(file, `${JSON.stringify({ publicKey, names: [...names], csr } satisfies SavedCsr)}\n`);
+  return csr;
 }

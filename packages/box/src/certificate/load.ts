@@ -33,7 +33,7 @@ import type { IssuerAnswer, IssuerClient } from "./issuer-client.ts";
 import type { BoxError } from "./check.ts";
 import { pendingTlsKey, removePendingKey } from "./tls-key.ts";
 import type { TlsKey } from "./tls-key.ts";
-import { createCsr } from "./csr.ts";
+import { csrFor } from "./csr.ts";
 import { defaultRenewAfter, dnsNames, leafMatchesKey, parseChain, writeCertificateFile } from "./certificate-file.ts";
 import { verifyChain } from "./chain-trust.ts";
 import type { ChainTrust } from "./chain-trust.ts";
@@ -155,7 +155,7 @@ function orderProblem(chain: Chain): string | null {
  */
 function checkCertificateAnswer(
   body: unknown,
-  expected: { key: TlsKey; names: readonly string[]; trust: ChainTrust | null },
+  expected: { key: TlsKey; names: readonly string[]; trust: ChainTrust | null; saved: string | null },
   now: number,
 ): { chainPem: string; renewAfter: number; reused: boolean } | string {
   const r = body as Partial<CertificateResponse> | null;
@@ -170,7 +170,9 @@ function checkCertificateAnswer(
   const problem =
     leafProblem(certificates, expected.key, expected.names) ??
     orderProblem(certificates) ??
-    (expected.trust ? verifyChain(certificates, expected.trust, now) : null);
+    // The chain the box already serves was verified when it was saved: a refresh confirming it (at every
+    // start) does not parse the system's roots again.
+    (expected.trust && parsed.pem !== expected.saved ? verifyChain(certificates, expected.trust, now) : null);
   if (problem) return problem;
   const leaf = certificates[0] as Chain[number];
   const notBefore = Date.parse(leaf.validFrom);
@@ -228,7 +230,7 @@ export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
       key = pending.key;
       logger.info({ event: "certificate_request", label, reusedKey: pending.reused }, "asking the issuer for a certificate");
     }
-    const request: CertificateRequest = { ...credentials(), label, csr: await createCsr(key, names) };
+    const request: CertificateRequest = { ...credentials(), label, csr: await csrFor(paths.csr, key, names) };
     const answer = await client.post(CERTIFICATE_PATH, request);
     if (answer.kind === "refusal" && answer.reason === "box_not_enrolled" && enrollAgain) {
       logger.warn({ event: "not_enrolled", label }, "the issuer no longer knows this box's label; enrolling again");
@@ -239,7 +241,7 @@ export async function loadCertificate(ctx: LoadContext): Promise<LoadOutcome> {
       const { error, retryAfter } = answerError(answer, `asking ${client.url.origin} for a certificate`);
       return fail(error, retryAfter);
     }
-    const checked = checkCertificateAnswer(answer.body, { key, names, trust: client.chainTrust }, ctx.clock());
+    const checked = checkCertificateAnswer(answer.body, { key, names, trust: client.chainTrust, saved: current?.chainPem ?? null }, ctx.clock());
     if (typeof checked === "string") return fail(badAnswer(answer.status, checked));
 
     if (current && checked.chainPem === current.chainPem) {

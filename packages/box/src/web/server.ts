@@ -183,13 +183,30 @@ function capConnections(servers: NetServer[], limits: ServerLimits, logger: Logg
   }
 }
 
+/**
+ * The box's routes declare no JSON Schema (the one JSON body is checked by hand: routes/api.ts). Giving
+ * fastify compilers of our own keeps it from loading its defaults (ajv and fast-json-stringify, about 250
+ * modules and several MiB of an idle box's memory), and lets the build leave them out of the box's bundle
+ * (scripts/build.ts). A schema added later fails loudly at start rather than going unchecked.
+ */
+const NO_SCHEMAS = {
+  compilersFactory: {
+    buildValidator: () => () => {
+      throw new Error("the box's routes take no JSON Schema: check the body in the handler (routes/api.ts)");
+    },
+    buildSerializer: () => () => {
+      throw new Error("the box's routes take no response schema: replies are JSON.stringify'd");
+    },
+  },
+};
+
 /** Both listeners, made but not listening: routes first (register), then listen(). */
 export function createServers(options: BoxServersOptions): BoxServers {
   const limits: ServerLimits = { ...SERVER_LIMITS, ...options.limits };
   // Fastify logs every request at info; the homepage polls once a second while a check runs. Its own
   // lines are kept from warn up (errors, closing), the box's events are logged by the box.
   const serverLogger = options.logger.child({ component: "http" }, { level: "warn" }) as FastifyBaseLogger;
-  const common = { loggerInstance: serverLogger, return503OnClosing: true, ...fastifyTimeouts(limits) } as const;
+  const common = { loggerInstance: serverLogger, return503OnClosing: true, schemaController: NO_SCHEMAS, ...fastifyTimeouts(limits) } as const;
   const httpApp = Fastify({ ...common, http: nodeTimeouts(limits) });
   const initial = options.tls.current;
   const httpsApp = Fastify({
