@@ -23,7 +23,8 @@
  * The box is paired with a database (an HTTPS server in this process) and gets its certificate from a test
  * issuer (packages/box/test/helpers/test-issuer.ts) before the rounds, so each round's start reads a saved
  * certificate; both stay up, as they would for a box in a shop. `npm run build` runs first.
- * BENCH_PROFILE=DIR writes a CPU profile of each box process there (--cpu-prof: it slows the start).
+ * BENCH_PROFILE=DIR writes a CPU profile of each box process there (--cpu-prof: it slows the start);
+ * BENCH_KEEP=1 keeps the temporary folder (the box's data folder with its certificate) and prints its path.
  */
 import { connect as tlsConnect } from "node:tls";
 import { execFile, spawnSync } from "node:child_process";
