@@ -11,8 +11,9 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync } from 
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ensureBuild } from "../scripts/ensure-build.ts";
-import { ensureDebianPackage, ROOT, tempDir } from "./support/processes.ts";
+import { ensureDebianPackage, ROOT, tempDir, waitFor } from "./support/processes.ts";
 import { ZONE } from "./support/system.ts";
+import { bootMachine, type Machine } from "./support/machine.ts";
 import { addNetns, commandLine, NET_BIND_SERVICE_ONLY, processIdentity, sandboxed, Unit, unitEnv, unitSandbox, untilOutput, type Netns, type Sandbox } from "./support/service-sandbox.ts";
 
 const run = promisify(execFile);
@@ -40,6 +41,9 @@ test("systemd-analyze verify accepts both units; the dns reads the store the iss
   assert.notEqual(issuer.one("User"), dns.one("User"));
   assert.equal(issuer.one("Group"), dns.one("Group"));
   for (const unit of [issuer, dns]) assert.deepEqual(unit.all("MemoryDenyWriteExecute"), [], unit.path);
+  // The docs show the units as they are.
+  assert.ok(readFileSync(join(ROOT, "docs/issuer.md"), "utf8").includes(readFileSync(ISSUER_UNIT, "utf8")), "docs/issuer.md shows another unit");
+  assert.ok(readFileSync(join(ROOT, "docs/dns.md"), "utf8").includes(readFileSync(DNS_UNIT, "utf8")), "docs/dns.md shows another unit");
 
   // The users, as the shipped sysusers.d file makes them (in a scratch root, not on this machine).
   const users = tempDir("boxcert-sysusers-");
@@ -119,4 +123,59 @@ test("as their units run them, the issuer serves port 443 and the dns answers on
   const asDns = await ns.run(...sandboxed(["cat", key], dnsSandbox(false)));
   assert.notEqual(asDns.code, 0);
   assert.match(asDns.stderr, /Permission denied/);
+});
+
+test("on a machine booted with systemd, installed as docs/issuer.md says, both services run as their users and the dns answers from the issuer's store", async (t) => {
+  ensureBuild();
+  const ns = addNetns("bcsrv");
+  const machines: Machine[] = [];
+  t.after(async () => {
+    for (const machine of machines) await machine.stop();
+    await ns.close();
+  });
+  const machine = await bootMachine(ns, { "/opt/boxcert": ROOT });
+  machines.push(machine);
+  const sh = async (script: string) => {
+    const r = await machine.sh(script);
+    assert.equal(r.code, 0, `${script}\n${r.stdout}`);
+    return r.stdout;
+  };
+  await sh(
+    [
+      "set -e",
+      "cd /opt/boxcert/deploy/systemd",
+      "install -m 0644 boxcert-issuer.service boxcert-dns.service /etc/systemd/system/",
+      "install -D -m 0644 boxcert.sysusers /etc/sysusers.d/boxcert.conf",
+      "systemd-sysusers",
+      `echo 'BOXCERT_ISSUER_OPTIONS="--zone ${ZONE} --listen 127.0.0.1:443 --plain-http"' > /etc/default/boxcert-issuer`,
+      `echo 'BOXCERT_DNS_OPTIONS="--zone ${ZONE} --listen 127.0.0.1:53"' > /etc/default/boxcert-dns`,
+      "systemctl daemon-reload",
+      "systemctl enable --now boxcert-issuer boxcert-dns",
+    ].join("\n"),
+  );
+  const soa = await waitFor("the dns's answer", async () => {
+    const dig = await ns.run("dig", ["@127.0.0.1", "-p", "53", "+norec", "+tries=1", "+time=1", "SOA", ZONE]);
+    return /status: NOERROR/.test(dig.stdout) ? dig.stdout : null;
+  }, 30_000).catch(async (err: Error) => {
+    throw new Error(`${err.message}\n${(await machine.sh("journalctl -u boxcert-issuer -u boxcert-dns --no-pager | tail -30")).stdout}`);
+  });
+  assert.match(soa, /;; flags: qr aa;/);
+  await waitFor("the issuer's answer", async () => {
+    const served = await ns.run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:443/v1/nothing-here"]);
+    return served.stdout === "404";
+  }, 30_000);
+
+  for (const service of ["boxcert-issuer", "boxcert-dns"]) {
+    const status = await sh(`grep -E '^(Uid|CapEff|NoNewPrivs):' /proc/$(systemctl show --property=MainPID --value ${service})/status; id -u ${service}`);
+    const uid = status.trim().split("\n").at(-1);
+    assert.match(status, new RegExp(`^Uid:\\s+${uid}\\s`, "m"), service);
+    assert.match(status, new RegExp(`^CapEff:\\s+${NET_BIND_SERVICE_ONLY}$`, "m"), service);
+    assert.match(status, /^NoNewPrivs:\s+1$/m, service);
+  }
+  // The store and SQLite's files beside it: the group's to write, whoever made them; the keys: the issuer user's.
+  assert.match(await sh("stat -c '%n %a %G' /var/lib/boxcert-issuer/registry.sqlite*"), /^(\S+ 660 boxcert\n){3}$/);
+  assert.equal((await machine.sh("runuser -u boxcert-dns -- cat /var/lib/boxcert-issuer/keys/embedded-ca/root.key")).code, 1);
+  // The issuer's user writes the store while the dns has it open.
+  await sh("runuser -u boxcert-issuer -- /usr/bin/node /opt/boxcert/packages/cli/bin/boxcert.js admin subscription add DEPLOY-1 --state in_progress --seats 1 --store /var/lib/boxcert-issuer/registry.sqlite");
+  assert.equal((await sh("systemctl is-active boxcert-issuer boxcert-dns")).trim(), "active\nactive");
 });

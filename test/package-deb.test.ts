@@ -9,11 +9,12 @@ import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { buildDeb } from "../scripts/build-deb.ts";
 import { ensureDebianPackage, ROOT, StopWaiting, tempDir, waitFor } from "./support/processes.ts";
 import { customer, ZONE, type BoxStatus } from "./support/system.ts";
+import { bootMachine, type Machine } from "./support/machine.ts";
 import { addNetns, commandLine, NET_BIND_SERVICE_ONLY, processIdentity, sandboxed, Unit, unitEnv, unitSandbox, untilOutput } from "./support/service-sandbox.ts";
 
 const run = promisify(execFile);
@@ -64,6 +65,8 @@ test("the package holds the bundle, the command, the unit, the user, the conffil
   assert.equal(unit.one("User"), "boxcert");
   // V8 compiles to machine code at run time: with this setting node cannot start.
   assert.deepEqual(unit.all("MemoryDenyWriteExecute"), []);
+  const shipped = readFileSync(join(root, UNIT), "utf8");
+  assert.ok(readFileSync(join(ROOT, "docs/deployment-box.md"), "utf8").includes(shipped), "docs/deployment-box.md shows another unit");
 
   // Reproducible: built again elsewhere, byte for byte the same.
   const again = buildDeb({ issuer: "https://issuer.example.net", zone: ZONE, outDir: join(work, "again") });
@@ -180,4 +183,74 @@ test("as an unprivileged user with only CAP_NET_BIND_SERVICE, the packaged box s
   assert.equal(statSync(join(data, "https.pem")).uid, NOBODY);
   assert.equal(statSync(join(data, "https.pem")).mode & 0o777, 0o600);
   assert.doesNotMatch(box.output(), /EROFS|read-only file system/i);
+});
+
+test("installed with apt on a machine booted with systemd: started at once as the boxcert user in its sandbox, certified once configured and connected, restarted by an upgrade, and purge removes its data", async (t) => {
+  const ns = addNetns("bcapt");
+  const dir = tempDir("boxcert-apt-");
+  const machines: Machine[] = [];
+  t.after(async () => {
+    for (const machine of machines) await machine.stop();
+    await ns.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const issuerDir = join(dir, "issuer");
+  const store = join(issuerDir, "registry.sqlite");
+  const issuer = ns.spawn(process.execPath, [join(ROOT, "packages/cli/bin/boxcert.js"), "issuer", "--zone", ZONE, "--store", store, "--listen", "127.0.0.1:8700", "--plain-http", "--cert-lifetime", "1h"], { cwd: ROOT });
+  await untilOutput(issuer, "the issuer", /issuer listening/);
+  const code = "DEB-APT-1";
+  const dbUuid = await customer(store, code, "in_progress", 1);
+
+  const machine = await bootMachine(ns, { "/srv/boxcert": dirname(deb) });
+  machines.push(machine);
+  const sh = async (script: string) => {
+    const r = await machine.sh(script);
+    assert.equal(r.code, 0, `${script}\n${r.stdout}`);
+    return r.stdout;
+  };
+  const installed = await sh(`DEBIAN_FRONTEND=noninteractive apt-get install -y /srv/boxcert/${basename(deb)}`);
+  assert.match(installed, /Creating user 'boxcert'/);
+  assert.equal((await sh("systemctl is-enabled boxcert-box; systemctl is-active boxcert-box")).trim(), "enabled\nactive");
+
+  // What docs/deployment-box.md tells the engineer: the options, the connection (as the service's user), a restart.
+  await sh(`echo 'BOXCERT_BOX_OPTIONS="--issuer http://127.0.0.1:8700 --ip 127.0.0.1"' > /etc/default/boxcert-box`);
+  await sh(`runuser -u boxcert -- boxcert-box box connect --data-dir /var/lib/boxcert --server http://erp.test:8069 --db-uuid ${dbUuid} --enterprise-code ${code}`);
+  await sh("systemctl restart boxcert-box");
+  const certified = async () =>
+    waitFor("the installed service's certificate", async () => {
+      const res = await ns.run("curl", ["-sf", "http://127.0.0.1:80/api/status"]);
+      const s = res.code === 0 ? (JSON.parse(res.stdout) as BoxStatus) : null;
+      return s && !s.checking && s.certificate.status === "ok" ? s : null;
+    }, 60_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${(await machine.sh("journalctl -u boxcert-box --no-pager | tail -20")).stdout}`);
+    });
+  const status = await certified();
+  const name = new URL(status.httpsUrl ?? "").hostname;
+  const https = await ns.run("curl", ["-sS", "--fail", "--cacert", join(issuerDir, "keys/embedded-ca/root.pem"), "--resolve", `${name}:443:127.0.0.1`, `https://${name}/api/status`]);
+  assert.equal(https.code, 0, https.stderr);
+
+  // systemd's sandbox, as the running service has it: its user, one capability, a read-only system but its state.
+  const mainPid = async () => Number((await sh("systemctl show --property=MainPID --value boxcert-box")).trim());
+  const pid = await mainPid();
+  const proc = await sh(`id -u boxcert; grep -E '^(Uid|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/${pid}/status; awk '{print $5, $6}' /proc/${pid}/mountinfo`);
+  const [uid] = proc.split("\n");
+  assert.match(proc, new RegExp(`^Uid:\\s+${uid}\\s`, "m"));
+  for (const set of ["CapEff", "CapBnd", "CapAmb"]) assert.match(proc, new RegExp(`^${set}:\\s+${NET_BIND_SERVICE_ONLY}$`, "m"));
+  assert.match(proc, /^NoNewPrivs:\s+1$/m);
+  assert.match(proc, /^\/ ro,/m);
+  assert.match(proc, /^\/var\/lib\/boxcert rw,/m);
+  assert.match(await sh("stat -c '%U %a' /var/lib/boxcert /var/lib/boxcert/https.pem"), /^boxcert 700\nboxcert 600\n$/);
+  assert.match(await sh("journalctl -u boxcert-box --no-pager"), /"msg":"box started"/);
+
+  // An upgrade (the same package again): restarted, the edited options kept, the certificate still there.
+  await sh(`DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall /srv/boxcert/${basename(deb)}`);
+  assert.notEqual(await mainPid(), pid);
+  assert.match(await sh("cat /etc/default/boxcert-box"), /--issuer http:\/\/127\.0\.0\.1:8700/);
+  assert.equal((await certified()).httpsUrl, status.httpsUrl);
+
+  // Purge: stopped, its data gone, saying so.
+  const purged = await sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y boxcert-box");
+  assert.match(purged, /removing \/var\/lib\/boxcert/);
+  assert.equal((await machine.sh("test -e /var/lib/boxcert || echo gone; systemctl is-active boxcert-box")).stdout.trim(), "gone\ninactive");
+  assert.notEqual((await ns.run("curl", ["-sf", "http://127.0.0.1:80/api/status"])).code, 0);
 });
