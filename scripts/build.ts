@@ -130,10 +130,6 @@ async function buildTarget(target: Target): Promise<void> {
     splitting: true,
     format: "esm",
     platform: "node",
-    // A library's ES module build before its CommonJS one (esbuild's default for node is the reverse). The
-    // box imports @peculiar/x509 with import() into a chunk of its own; from its CommonJS build that chunk
-    // exports only `default`, so `cryptoProvider` was undefined and the bundled box could not make a CSR.
-    mainFields: ["module", "main"],
     target: "node20",
     outExtension: { ".js": ".js" },
     chunkNames: "chunks/[name]-[hash]",

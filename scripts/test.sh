@@ -28,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -d node_modules ] || npm install --no-audit --no-fund
-# The compiled programs, once, before the test files that run them start side by side (test/support/build.ts).
+# The compiled programs, once, before the test files that run them start side by side (scripts/ensure-build.ts).
 npm run -s build
 
 # Tiers, fastest first (CONTRIBUTING.md): `unit` is every package's own tests (pure functions, and one

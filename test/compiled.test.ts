@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { connect as tlsConnect } from "node:tls";
 import { promisify } from "node:util";
-import { ensureBuilt } from "./support/build.ts";
+import { ensureBuild } from "../scripts/ensure-build.ts";
 import { freePort, portOpen, ROOT, spawnProcess, tempDir, waitFor, type Proc } from "./support/processes.ts";
 
 const run = promisify(execFile);
@@ -44,7 +44,7 @@ function start(program: string, args: string[]): Proc {
 }
 
 before(async () => {
-  ensureBuilt();
+  ensureBuild();
   const port = await freePort();
   store = join(dir, "issuer", "registry.sqlite");
   keysDir = join(dir, "issuer", "keys");
