@@ -5,7 +5,7 @@
  *   the libraries stay in node_modules (better-sqlite3 is native, pg and the ACME client are loaded only by
  *   the components that use them). Each component is a chunk of its own, loaded when named, as from the
  *   sources. `packages/cli/bin/boxcert.js` runs it when it is there.
- * - `packages/box/dist/`: the box agent on its own, with every library it uses inside (fastify, pino,
+ * - `packages/box/dist/`: the box agent on its own, with every library it uses inside (pino,
  *   commander; @peculiar/x509 in a chunk of its own, loaded at the first CSR). It is what the npm package and
  *   the Debian package ship: one file to read at start instead of about 400 modules from an SD card, no
  *   registry needed on the device, no native module, nothing to resolve. The bundled libraries' licences
@@ -66,26 +66,6 @@ const libraryImportsExternal: Plugin = {
   },
 };
 
-/**
- * Fastify's optional parts the box never reaches, left out of its bundle: the box gives fastify compilers of
- * its own (packages/box/src/web/server.ts NO_SCHEMAS), so fastify never requires its ajv and
- * fast-json-stringify compilers (about 1 MiB of the bundle's 1.5), and the box never calls inject() (the tests
- * do, from the sources). Each is required by fastify only where it would be used; the stand-in says so.
- */
-const BOX_LEAVES_OUT = ["@fastify/ajv-compiler", "@fastify/fast-json-stringify-compiler", "light-my-request"];
-
-const leaveOut = (modules: string[]): Plugin => ({
-  name: "leave-out",
-  setup(b) {
-    const filter = new RegExp(`^(${modules.map((m) => m.replace(/[/.]/g, "\\$&")).join("|")})$`);
-    b.onResolve({ filter }, (args) => ({ path: args.path, namespace: "left-out" }));
-    b.onLoad({ filter: /.*/, namespace: "left-out" }, (args) => ({
-      loader: "js",
-      contents: `module.exports = function leftOut() { throw new Error(${JSON.stringify(`${args.path} is not in this build`)}); };`,
-    }));
-  },
-});
-
 interface Target {
   name: string;
   entry: string;
@@ -96,7 +76,7 @@ interface Target {
 
 const TARGETS: Target[] = [
   { name: "boxcert", entry: "packages/cli/src/main.ts", outdir: "packages/cli/dist", outName: "boxcert", plugins: [embedPackageFiles, libraryImportsExternal] },
-  { name: "boxcert-box", entry: "packages/box/src/main.ts", outdir: "packages/box/dist", outName: "boxcert-box", plugins: [embedPackageFiles, leaveOut(BOX_LEAVES_OUT)] },
+  { name: "boxcert-box", entry: "packages/box/src/main.ts", outdir: "packages/box/dist", outName: "boxcert-box", plugins: [embedPackageFiles] },
 ];
 
 /** The libraries inside a bundle (from its metafile), each with its licence text, for THIRD-PARTY-LICENSES. */

@@ -123,7 +123,7 @@ test("slow clients are cut off on both listeners: a trickled body, trickled head
 
   async function trickledBody(scheme: Scheme): Promise<void> {
     const socket = await open(listeners, scheme);
-    socket.write("POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n");
+    socket.write("POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n");
     trickle(socket, "x".repeat(100));
     const ending = await watchClose(socket, TIMEOUTS.requestTimeoutMs + SLACK_MS);
     assert.notEqual(ending.afterMs, null, `${scheme}: a body sent one byte a second is still open after ${TIMEOUTS.requestTimeoutMs + SLACK_MS} ms`);

@@ -1,7 +1,7 @@
 /**
  * The web layer of one listener (docs/box.md "HTTP API"): the form parser, the two hooks every route
  * passes through (hooks.ts), the paired database's CORS (cors.ts: GET /api/status and POST /api/pos/test,
- * for its origin only), and one plugin per feature:
+ * for its origin only), and one module of routes per feature:
  *
  *   pages      GET / (the homepage; opening it may start a check), POST /check, GET /diagnostics
  *   api        GET /api/status, GET /api/diagnostics, GET|OPTIONS /api/ping (CORS, private network),
@@ -12,7 +12,7 @@
  *
  * Nothing here throws for a user's input.
  */
-import type { FastifyInstance } from "fastify";
+import type { HttpApp } from "./http-app.ts";
 import { PageKit } from "./page-kit.ts";
 import type { WebDeps, WebState } from "./page-kit.ts";
 import { registerRequestGuard, registerSecurityHeaders } from "./hooks.ts";
@@ -32,15 +32,15 @@ export interface WebOptions {
   state: WebState;
 }
 
-function registerFormParser(app: FastifyInstance): void {
-  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string", bodyLimit: 16 * 1024 }, (_req, body, done) => {
+function registerFormParser(app: HttpApp): void {
+  app.addContentTypeParser("application/x-www-form-urlencoded", { bodyLimit: 16 * 1024 }, (body) => {
     const form: Form = Object.create(null) as Form;
-    for (const [key, value] of new URLSearchParams(body as string)) if (!Object.hasOwn(form, key)) form[key] = value;
-    done(null, form);
+    for (const [key, value] of new URLSearchParams(body)) if (!Object.hasOwn(form, key)) form[key] = value;
+    return form;
   });
 }
 
-export async function registerWeb(app: FastifyInstance, { deps, scheme, state }: WebOptions): Promise<void> {
+export async function registerWeb(app: HttpApp, { deps, scheme, state }: WebOptions): Promise<void> {
   const kit = new PageKit(deps, scheme, state);
   registerFormParser(app);
   registerRequestGuard(app, {
@@ -57,9 +57,9 @@ export async function registerWeb(app: FastifyInstance, { deps, scheme, state }:
   });
   registerSecurityHeaders(app, { httpsOrigin: () => httpsOrigin(deps.view().https) });
   registerPairedCors(app, { pairedOrigin: () => deps.pairedOrigin() });
-  await app.register(pagesPlugin, { kit });
-  await app.register(apiPlugin, { kit });
-  await app.register(assetsPlugin);
-  await app.register(settingsPlugin, { kit });
-  await app.register(loginPlugin, { kit });
+  await pagesPlugin(app, { kit });
+  await apiPlugin(app, { kit });
+  await assetsPlugin(app);
+  await settingsPlugin(app, { kit });
+  await loginPlugin(app, { kit });
 }

@@ -10,7 +10,7 @@
  * is on every answer of these routes: the same URL answers differently per origin, and a cache must know.
  * /api/ping, open to every origin, is elsewhere (routes/api.ts).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { HttpApp, HttpReply, HttpRequest } from "./http-app.ts";
 
 /** The routes the paired database's pages may call, with their one method. */
 export const PAIRED_CORS_ROUTES: ReadonlyMap<string, string> = new Map([
@@ -27,12 +27,12 @@ export interface PairedCorsOptions {
 }
 
 /** The request's Origin when it is the paired database's; null otherwise (no Origin, another, or no pairing). */
-function pairedRequestOrigin(request: FastifyRequest, pairedOrigin: string | null): string | null {
+function pairedRequestOrigin(request: HttpRequest, pairedOrigin: string | null): string | null {
   const origin = request.headers.origin;
   return pairedOrigin !== null && origin === pairedOrigin ? origin : null;
 }
 
-function answerPreflight(request: FastifyRequest, reply: FastifyReply, method: string, pairedOrigin: string | null): FastifyReply {
+function answerPreflight(request: HttpRequest, reply: HttpReply, method: string, pairedOrigin: string | null): HttpReply {
   const origin = pairedRequestOrigin(request, pairedOrigin);
   const asked = request.headers["access-control-request-method"];
   if (origin === null || asked !== method) return reply.code(403).send();
@@ -43,7 +43,7 @@ function answerPreflight(request: FastifyRequest, reply: FastifyReply, method: s
   return reply.send();
 }
 
-export function registerPairedCors(app: FastifyInstance, options: PairedCorsOptions): void {
+export function registerPairedCors(app: HttpApp, options: PairedCorsOptions): void {
   app.addHook("onSend", async (request, reply, payload) => {
     if (!PAIRED_CORS_ROUTES.has(request.routeOptions.url ?? "")) return payload;
     reply.header("vary", "Origin");

@@ -7,7 +7,7 @@
  *                     no framing, no sniffing and its Referrer-Policy
  */
 import { hostname as machineName } from "node:os";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { HttpApp, HttpReply, HttpRequest } from "./http-app.ts";
 import { checkRequest, CSRF_COOKIE, CSRF_FIELD, guardChecks, parseCookies } from "./request-guard.ts";
 import type { CsrfTokens, GuardRefusal, HostPolicy } from "./request-guard.ts";
 import { cspNonce, formOf } from "./request-data.ts";
@@ -19,10 +19,10 @@ export interface GuardHookOptions {
   isBoxName: (host: string) => boolean;
   /** The origin of the database the box is paired with now, or null. */
   pairedOrigin: () => string | null;
-  refuse: (request: FastifyRequest, reply: FastifyReply, why: GuardRefusal) => FastifyReply;
+  refuse: (request: HttpRequest, reply: HttpReply, why: GuardRefusal) => HttpReply;
 }
 
-export function registerRequestGuard(app: FastifyInstance, options: GuardHookOptions): void {
+export function registerRequestGuard(app: HttpApp, options: GuardHookOptions): void {
   const hosts: HostPolicy = { machineName: machineName(), isBoxName: options.isBoxName };
   app.addHook("preHandler", async (request, reply) => {
     const checks = guardChecks(request.method, request.routeOptions.url);
@@ -52,7 +52,7 @@ function contentSecurityPolicy(nonce: string, httpsOrigin: string | null): strin
   return `default-src 'none'; style-src 'self'; script-src 'nonce-${nonce}'; connect-src ${connect}; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
 }
 
-export function registerSecurityHeaders(app: FastifyInstance, options: SecurityHeaderOptions): void {
+export function registerSecurityHeaders(app: HttpApp, options: SecurityHeaderOptions): void {
   app.addHook("onSend", async (request, reply, payload) => {
     const type = reply.getHeader("content-type");
     if (typeof type !== "string" || !type.startsWith("text/html")) return payload;

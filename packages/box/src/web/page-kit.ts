@@ -4,7 +4,7 @@
  * change. One kit per listener (its scheme decides the cookies' Secure flag).
  */
 import { createHash, X509Certificate } from "node:crypto";
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { HttpReply, HttpRequest } from "./http-app.ts";
 import type { Logger } from "pino";
 import type { BoxConfig, ConfigPatch } from "../config.ts";
 import type { Clock } from "../clock.ts";
@@ -105,9 +105,8 @@ function fingerprint(chainPem: string): { fingerprint256: string; serial: string
 }
 
 /** A query field, own properties only: `?notice=constructor` or `?__proto__=` name nothing here. */
-function queryField(request: FastifyRequest, name: string): unknown {
-  const query = request.query as Record<string, unknown> | undefined;
-  return query && Object.hasOwn(query, name) ? query[name] : undefined;
+function queryField(request: HttpRequest, name: string): unknown {
+  return Object.hasOwn(request.query, name) ? request.query[name] : undefined;
 }
 
 /** The notice a `?notice=` names, when it is one of ours (an own key of the catalogue, not an inherited name). */
@@ -128,11 +127,11 @@ export class PageKit {
     this.state = state;
   }
 
-  cookies(request: FastifyRequest): Record<string, string> {
+  cookies(request: HttpRequest): Record<string, string> {
     return parseCookies(request.headers.cookie);
   }
 
-  langOf(request: FastifyRequest): Lang {
+  langOf(request: HttpRequest): Lang {
     const query = queryField(request, "lang");
     return chooseLang({
       query: typeof query === "string" ? query : undefined,
@@ -141,22 +140,22 @@ export class PageKit {
     });
   }
 
-  loggedIn(request: FastifyRequest): boolean {
+  loggedIn(request: HttpRequest): boolean {
     return this.state.sessions.valid(this.cookies(request)[SESSION_COOKIE]);
   }
 
   /** No admin password is set, or the request carries a valid session. */
-  adminOk(request: FastifyRequest): boolean {
+  adminOk(request: HttpRequest): boolean {
     return this.deps.config().adminPassword === null || this.loggedIn(request);
   }
 
   /** A route-level preHandler: the gear menu's changes and the log download need the admin session. */
-  readonly requireAdmin = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+  readonly requireAdmin = async (request: HttpRequest, reply: HttpReply): Promise<HttpReply | undefined> => {
     return this.adminOk(request) ? undefined : this.refuse(request, reply, "login-needed");
   };
 
   /** The page's context; sets the CSRF cookie (and the language cookie after a switch) on the reply. */
-  pageContext(request: FastifyRequest, reply: FastifyReply): PageContext {
+  pageContext(request: HttpRequest, reply: HttpReply): PageContext {
     const { deps, scheme } = this;
     const secure = scheme === "https";
     const jar = this.cookies(request);
@@ -195,17 +194,17 @@ export class PageKit {
   }
 
   /** An HTML page; the security headers are added by the onSend hook (hooks.ts). */
-  sendPage(reply: FastifyReply, html: string, code = 200): FastifyReply {
+  sendPage(reply: HttpReply, html: string, code = 200): HttpReply {
     return reply.code(code).type("text/html; charset=utf-8").send(html);
   }
 
-  message(request: FastifyRequest, reply: FastifyReply, code: number, heading: (t: PageMessages) => string, text: (t: PageMessages) => string): FastifyReply {
+  message(request: HttpRequest, reply: HttpReply, code: number, heading: (t: PageMessages) => string, text: (t: PageMessages) => string): HttpReply {
     const ctx = this.pageContext(request, reply);
     const t = messages(ctx.lang).pages;
     return this.sendPage(reply, renderMessagePage(this.deps.view(), ctx, heading(t), text(t)), code);
   }
 
-  refuse(request: FastifyRequest, reply: FastifyReply, why: Refusal, code = 403): FastifyReply {
+  refuse(request: HttpRequest, reply: HttpReply, why: Refusal, code = 403): HttpReply {
     this.state.requestLog.refused(
       why,
       { path: clip(request.url), origin: clip(request.headers.origin), host: clip(request.headers.host) },
@@ -215,21 +214,21 @@ export class PageKit {
   }
 
   /** Asks before a change that replaces the connection or sends it over http:// (homepage.ts renderConfirmPage). */
-  confirm(request: FastifyRequest, reply: FastifyReply, confirmation: Confirmation): FastifyReply {
+  confirm(request: HttpRequest, reply: HttpReply, confirmation: Confirmation): HttpReply {
     return this.sendPage(reply, renderConfirmPage(this.deps.view(), this.pageContext(request, reply), confirmation));
   }
 
-  badInput(request: FastifyRequest, reply: FastifyReply, text: (t: PageMessages) => string): FastifyReply {
+  badInput(request: HttpRequest, reply: HttpReply, text: (t: PageMessages) => string): HttpReply {
     return this.message(request, reply, 400, (t) => t.badInput, text);
   }
 
   /** After a change: back to the homepage, which shows the notice. */
-  done(reply: FastifyReply, notice: Notice): FastifyReply {
+  done(reply: HttpReply, notice: Notice): HttpReply {
     return reply.redirect(`/?notice=${notice}`, 303);
   }
 
   /** Sets or clears the admin session cookie. */
-  sessionCookie(reply: FastifyReply, session: string | null): void {
+  sessionCookie(reply: HttpReply, session: string | null): void {
     const secure = this.scheme === "https";
     reply.header("set-cookie", session === null ? cookieHeader(SESSION_COOKIE, "", { secure, maxAgeS: 0 }) : cookieHeader(SESSION_COOKIE, session, { secure }));
   }

@@ -1,11 +1,11 @@
-/** What the hooks and the route plugins read off a request beyond fastify's own fields. */
+/** What the hooks and the route modules read off a request beyond its own fields (http-app.ts). */
 import { randomBytes } from "node:crypto";
-import type { FastifyRequest } from "fastify";
+import type { HttpRequest } from "./http-app.ts";
 
 export type Form = Record<string, string>;
 
-/** The request's form fields. Only string fields count: a JSON body (fastify parses it too) cannot smuggle objects in. */
-export function formOf(request: FastifyRequest): Form {
+/** The request's form fields. Only string fields count: a JSON body (parsed too) cannot smuggle objects in. */
+export function formOf(request: HttpRequest): Form {
   const form: Form = Object.create(null) as Form;
   if (typeof request.body === "object" && request.body !== null) {
     for (const [key, value] of Object.entries(request.body)) if (typeof value === "string") form[key] = value;
@@ -13,10 +13,10 @@ export function formOf(request: FastifyRequest): Form {
   return form;
 }
 
-const NONCES = new WeakMap<FastifyRequest, string>();
+const NONCES = new WeakMap<HttpRequest, string>();
 
 /** The nonce of this response's script, made on first use; the page and its CSP header (hooks.ts) share it. */
-export function cspNonce(request: FastifyRequest): string {
+export function cspNonce(request: HttpRequest): string {
   let nonce = NONCES.get(request);
   if (nonce === undefined) {
     nonce = randomBytes(16).toString("base64");

@@ -1,5 +1,5 @@
 /**
- * Cross-site protection of every change (POST): a CSRF token AND an Origin check. One fastify hook applies
+ * Cross-site protection of every change (POST): a CSRF token AND an Origin check. One preHandler hook applies
  * it (hooks.ts) by the policy below: guardChecks says which checks a request gets.
  *
  *   - CSRF: the page sets a random `boxcert_csrf` cookie (HttpOnly, SameSite=Strict) and puts

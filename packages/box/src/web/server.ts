@@ -12,17 +12,20 @@
  *
  * Both listeners bound what a client can hold (docs/box.md "Limits"): time for a request, its headers, an
  * idle keep-alive connection and a TLS handshake, and connections per client address and in total. Node
- * and fastify default most of these to "forever", so a client trickling one byte every few seconds kept
- * its connection for as long as it liked.
+ * defaults most of these to "forever", so a client trickling one byte every few seconds kept its
+ * connection for as long as it liked.
+ *
+ * The servers are node's own; the routes sit on a small app layer of the box's (http-app.ts: why not
+ * fastify).
  */
-import Fastify from "fastify";
-import type { FastifyBaseLogger, FastifyInstance } from "fastify";
-import type { ServerOptions as HttpServerOptions } from "node:http";
-import type { Server as HttpsServer } from "node:https";
+import { createServer as createHttpServer } from "node:http";
+import type { Server as HttpServer, ServerOptions as HttpServerOptions } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import type { Logger } from "pino";
 import { tlsServerOptions } from "@boxcert/shared";
 import { ConnectionCap } from "./connection-cap.ts";
+import { HttpApp } from "./http-app.ts";
 
 /**
  * A whole request, headers and body, must arrive within this. The largest body the box takes is a 16 KB
@@ -126,7 +129,7 @@ export interface BoxServersOptions {
   limits?: Partial<ServerLimits>;
 }
 
-export type RegisterRoutes = (app: FastifyInstance, scheme: "http" | "https") => void | Promise<void>;
+export type RegisterRoutes = (app: HttpApp, scheme: "http" | "https") => void | Promise<void>;
 
 export interface BoxServers {
   /** 0 until listen(). */
@@ -148,25 +151,41 @@ function policyOnly(): ReturnType<typeof tlsServerOptions> {
   return policy;
 }
 
-async function listenOn(app: FastifyInstance, host: string, port: number, what: string): Promise<number> {
+function bind(server: NetServer, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+async function listenOn(server: NetServer, host: string, port: number, what: string): Promise<number> {
   try {
-    await app.listen({ host, port });
+    await bind(server, host, port);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === "EADDRINUSE" ? "the port is already in use" : e.code === "EACCES" ? "permission denied" : e.message;
     throw new Error(`cannot listen for ${what} on ${host}:${port}: ${why}`, { cause: err });
   }
-  return (app.server.address() as AddressInfo).port;
+  return (server.address() as AddressInfo).port;
 }
 
-/** The timeouts fastify sets on the server it makes. */
-function fastifyTimeouts(limits: ServerLimits): { requestTimeout: number; keepAliveTimeout: number; connectionTimeout: number } {
-  return { requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionTimeout: limits.idleTimeoutMs };
+/** Waits for the server to stop (its open requests answered); one never listening has nothing to wait for. */
+function closeServer(server: NetServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
 }
 
-/** The timeouts only Node's own server options set (the same for the HTTPS server, among its TLS options). */
+/** The timeouts set at creation (the same for the HTTPS server, among its TLS options). */
 function nodeTimeouts(limits: ServerLimits): HttpServerOptions {
   return { requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: DEADLINE_CHECK_INTERVAL_MS };
+}
+
+/** The timeouts Node's servers take as properties: an idle keep-alive connection, a connection silent both ways. */
+function setIdleTimeouts(server: HttpServer, limits: ServerLimits): void {
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.setTimeout(limits.idleTimeoutMs);
 }
 
 /** The connection caps on both listeners: per client address (shared by the two) and per listener. */
@@ -183,42 +202,26 @@ function capConnections(servers: NetServer[], limits: ServerLimits, logger: Logg
   }
 }
 
-/**
- * The box's routes declare no JSON Schema (the one JSON body is checked by hand: routes/api.ts). Giving
- * fastify compilers of our own keeps it from loading its defaults (ajv and fast-json-stringify, about 250
- * modules and several MiB of an idle box's memory), and lets the build leave them out of the box's bundle
- * (scripts/build.ts). A schema added later fails loudly at start rather than going unchecked.
- */
-const NO_SCHEMAS = {
-  compilersFactory: {
-    buildValidator: () => () => {
-      throw new Error("the box's routes take no JSON Schema: check the body in the handler (routes/api.ts)");
-    },
-    buildSerializer: () => () => {
-      throw new Error("the box's routes take no response schema: replies are JSON.stringify'd");
-    },
-  },
-};
-
 /** Both listeners, made but not listening: routes first (register), then listen(). */
 export function createServers(options: BoxServersOptions): BoxServers {
   const limits: ServerLimits = { ...SERVER_LIMITS, ...options.limits };
-  // Fastify logs every request at info; the homepage polls once a second while a check runs. Its own
-  // lines are kept from warn up (errors, closing), the box's events are logged by the box.
-  const serverLogger = options.logger.child({ component: "http" }, { level: "warn" }) as FastifyBaseLogger;
-  const common = { loggerInstance: serverLogger, return503OnClosing: true, schemaController: NO_SCHEMAS, ...fastifyTimeouts(limits) } as const;
-  const httpApp = Fastify({ ...common, http: nodeTimeouts(limits) });
+  // Only a request that fails (a 500) is logged by the app layer; the box's events are logged by the box.
+  const serverLogger = options.logger.child({ component: "http" });
+  const httpApp = new HttpApp(serverLogger);
+  const httpsApp = new HttpApp(serverLogger);
+  const httpServer = createHttpServer(nodeTimeouts(limits), httpApp.handle);
   const initial = options.tls.current;
-  const httpsApp = Fastify({
-    ...common,
-    https: {
+  const httpsServer = createHttpsServer(
+    {
       ...(initial ? tlsServerOptions(initial.chainPem, initial.keyPem) : policyOnly()),
       ...nodeTimeouts(limits),
       handshakeTimeout: limits.tlsHandshakeTimeoutMs,
     },
-  });
-  const httpsServer = httpsApp.server as HttpsServer;
-  capConnections([httpApp.server, httpsServer], limits, options.logger);
+    httpsApp.handle,
+  );
+  setIdleTimeouts(httpServer, limits);
+  setIdleTimeouts(httpsServer, limits);
+  capConnections([httpServer, httpsServer], limits, options.logger);
   let hasCertificate = initial !== null;
   const unfollow = options.tls.onChange((material) => {
     httpsServer.setSecureContext(tlsServerOptions(material.chainPem, material.keyPem));
@@ -227,12 +230,12 @@ export function createServers(options: BoxServersOptions): BoxServers {
   httpsServer.on("tlsClientError", (err) => {
     options.logger.debug({ event: "tls_client_error", err: err.message }, "TLS handshake failed");
   });
-  // The routes only use the request/reply API, the same over both servers; fastify types it per server.
-  const https = httpsApp as unknown as FastifyInstance;
   const ports = { httpPort: 0, httpsPort: 0 };
   const close = async (): Promise<void> => {
     unfollow();
-    await Promise.allSettled([httpApp.close(), httpsApp.close()]);
+    httpApp.close();
+    httpsApp.close();
+    await Promise.all([closeServer(httpServer), closeServer(httpsServer)]);
   };
   return {
     get httpPort() {
@@ -246,12 +249,12 @@ export function createServers(options: BoxServersOptions): BoxServers {
     },
     async register(routes) {
       await routes(httpApp, "http");
-      await routes(https, "https");
+      await routes(httpsApp, "https");
     },
     async listen() {
       try {
-        ports.httpPort = await listenOn(httpApp, options.host, options.httpPort, "HTTP");
-        ports.httpsPort = await listenOn(https, options.host, options.httpsPort, "HTTPS");
+        ports.httpPort = await listenOn(httpServer, options.host, options.httpPort, "HTTP");
+        ports.httpsPort = await listenOn(httpsServer, options.host, options.httpsPort, "HTTPS");
       } catch (err) {
         await close();
         throw err;

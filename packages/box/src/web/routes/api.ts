@@ -2,7 +2,7 @@
  * The JSON API: the status, the diagnostics report, the ping other pages may call, and the POS test the
  * paired database's POS page may call (its CORS: ../cors.ts; its guard, the paired Origin: request-guard.ts).
  */
-import type { FastifyInstance } from "fastify";
+import type { HttpApp } from "../http-app.ts";
 import { toApiStatus } from "../status.ts";
 import type { PageKit } from "../page-kit.ts";
 import { clip } from "../request-log.ts";
@@ -12,8 +12,8 @@ export const POS_NOTE_MAX = 200;
 
 /**
  * The POS test's body: `{}` or `{"note": "..."}` (no body counts as `{}`). Checked by hand: it is the box's
- * only request body in JSON, and a JSON Schema validator (fastify's ajv, about 250 modules) would cost an
- * idle box more memory than the rest of its web layer.
+ * only request body in JSON, and a JSON Schema validator (ajv, about 250 modules) would cost an idle box
+ * more memory than the rest of its web layer.
  */
 export function posTestNote(body: unknown): string | null {
   if (body === undefined || body === null) return "";
@@ -23,7 +23,7 @@ export function posTestNote(body: unknown): string | null {
   return typeof note === "string" && note.length <= POS_NOTE_MAX ? note : null;
 }
 
-export async function apiPlugin(app: FastifyInstance, { kit }: { kit: PageKit }): Promise<void> {
+export async function apiPlugin(app: HttpApp, { kit }: { kit: PageKit }): Promise<void> {
   const { deps } = kit;
 
   app.get("/api/status", async (_request, reply) => {

@@ -1,10 +1,11 @@
 /** The stylesheet and the script: cached for a year under their versioned URL (`?v=<hash>`), 5 minutes otherwise. */
-import type { FastifyInstance } from "fastify";
+import type { HttpApp } from "../http-app.ts";
 import { ASSETS } from "../page-kit.ts";
 
-export async function assetsPlugin(app: FastifyInstance): Promise<void> {
-  app.get<{ Params: { file: string }; Querystring: { v?: string } }>("/static/:file", async (request, reply) => {
-    const found = Object.hasOwn(ASSETS, request.params.file) ? ASSETS[request.params.file] : undefined;
+export async function assetsPlugin(app: HttpApp): Promise<void> {
+  app.get("/static/:file", async (request, reply) => {
+    const file = request.params.file ?? "";
+    const found = Object.hasOwn(ASSETS, file) ? ASSETS[file] : undefined;
     if (!found) return reply.code(404).type("text/plain").send("not found");
     const etag = `"${found.version}"`;
     reply.header("etag", etag).header("x-content-type-options", "nosniff");

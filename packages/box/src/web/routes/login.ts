@@ -3,12 +3,12 @@
  * address and in total, and hashed one at a time (admin-password.ts); over a limit the answer is 429 with
  * Retry-After, without hashing.
  */
-import type { FastifyInstance } from "fastify";
+import type { HttpApp } from "../http-app.ts";
 import { SESSION_COOKIE } from "../page-kit.ts";
 import type { PageKit } from "../page-kit.ts";
 import { formOf } from "../request-data.ts";
 
-export async function loginPlugin(app: FastifyInstance, { kit }: { kit: PageKit }): Promise<void> {
+export async function loginPlugin(app: HttpApp, { kit }: { kit: PageKit }): Promise<void> {
   const { deps, state } = kit;
   const { sessions } = state;
 

@@ -1,12 +1,12 @@
 /** The pages: the homepage (opening it may start a check), its "Check again" button, the diagnostics page. */
-import type { FastifyInstance } from "fastify";
+import type { HttpApp } from "../http-app.ts";
 import { escapeHtml } from "@boxcert/shared";
 import { renderDiagnosticsHtml } from "../../diagnostics/index.ts";
 import { messages } from "../../messages/index.ts";
 import { renderDiagnosticsPage, renderHomepage } from "../homepage.ts";
 import type { PageKit } from "../page-kit.ts";
 
-export async function pagesPlugin(app: FastifyInstance, { kit }: { kit: PageKit }): Promise<void> {
+export async function pagesPlugin(app: HttpApp, { kit }: { kit: PageKit }): Promise<void> {
   const { deps } = kit;
 
   app.get("/", async (request, reply) => {

@@ -3,7 +3,7 @@
  * download. Each needs the admin session when a password is set (kit.requireAdmin); the request guard
  * has already checked the POSTs. Bad input is a 400 page that says what is wrong.
  */
-import type { FastifyInstance } from "fastify";
+import type { HttpApp } from "../http-app.ts";
 import { isLogLevel } from "@boxcert/shared";
 import { ConfigError, connectionPatch, parseConnection, parseConnectionToken, parseCredentialField, withinZonePin } from "../../config.ts";
 import type { BoxConfig, Connection } from "../../config.ts";
@@ -56,7 +56,7 @@ function parsed<T>(parse: () => T): T | ConfigError {
   }
 }
 
-export async function settingsPlugin(app: FastifyInstance, { kit }: { kit: PageKit }): Promise<void> {
+export async function settingsPlugin(app: HttpApp, { kit }: { kit: PageKit }): Promise<void> {
   const { deps } = kit;
   const admin = { preHandler: kit.requireAdmin };
 
