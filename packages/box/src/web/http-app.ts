@@ -11,8 +11,8 @@
  * needs none of its plugin system, schemas, router or per-request logging.
  *
  * What it does, as fastify did for the box:
- *   - routes by method and exact path, one `:name` segment at most per route part; a GET route answers HEAD;
- *     anything else is a 404;
+ *   - routes by method and exact path, a `:name` segment taking any one non-empty segment (decoded); a GET
+ *     route answers HEAD too; anything else is a 404 (a known path with another method included);
  *   - the query (duplicate names give an array), the route's params, the client's address;
  *   - a body is read only when a parser takes its media type (415 otherwise), within the route's bodyLimit
  *     or else the parser's (413 over it); JSON is built in (400 when it does not parse);
