@@ -139,11 +139,20 @@ test("a larger Retry-After wins over the backoff; a smaller one does not", async
   const { time, scheduler, calls } = setup((n) => (n === 1 ? failed(10 * MIN) : n === 2 ? failed(5_000) : ok(null)));
   scheduler.start();
   await time.advance(20 * MIN);
+  // Retry-After 10 min with the jitter at its middle (random 0.5, a fifth at most): 11 min; then the backoff's 2.
   assert.deepEqual(
     calls.map((t) => (t - (calls[0] as number)) / MIN),
-    [0, 10, 12],
+    [0, 11, 13],
   );
   await scheduler.stop();
+});
+
+test("a Retry-After is never cut short and spread over a fifth more: boxes told the same number come back apart", () => {
+  for (const [random, expected] of [[0, 10 * MIN], [0.5, 11 * MIN], [0.999, 719_880]] as const) {
+    const time = new FakeTime();
+    const scheduler = new RenewalScheduler({ clock: time.clock, timers: time.timers, random: () => random, check: async () => failed() });
+    assert.equal(scheduler.nextDelay(failed(10 * MIN), time.now), expected, `random ${random}`);
+  }
 });
 
 test("a success resets the backoff", async () => {

@@ -30,7 +30,19 @@ export interface IssuerAppOptions extends Omit<IssuanceOptions, "logger"> {
   databases: DatabaseReports;
   /** Serve HTTPS with this certificate chain and key (PEM); plain HTTP when absent. */
   tls?: { cert: string; key: string };
+  /** POST requests in flight at most (--max-in-flight); beyond, `busy` at once. DEFAULT_MAX_IN_FLIGHT when absent. */
+  maxInFlight?: number;
 }
+
+/**
+ * Requests in flight (read, checked, signed, stored, answered) one issuer process takes at once. Beyond it a
+ * request is answered `busy` (503, Retry-After) before its body is read: under a renewal storm the issuer
+ * answers fast and stays within its memory instead of queueing without bound, and the boxes come back
+ * later, each at a slightly different time (the box adds jitter to Retry-After).
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 256;
+/** What a busy issuer tells a box: come back in this many seconds (each box adds up to a fifth more). */
+export const BUSY_RETRY_AFTER_S = 5;
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -126,6 +138,24 @@ function reportInput(request: FastifyRequest, body: DatabaseReport): DatabaseRep
   return { raw: request.rawBody!, signature: signature(request), dbUuid, enterpriseCode, kind, databaseKey, timestamp };
 }
 
+/** Counts POSTs from their first byte to their connection's answer (or close); answers `busy` beyond `max`. */
+function limitInFlight(app: FastifyInstance, max: number): void {
+  let inFlight = 0;
+  app.addHook("onRequest", async (request, reply) => {
+    if (request.method !== "POST") return;
+    if (inFlight >= max) {
+      // The body stays unread: the connection closes after the answer rather than reading it.
+      return reply
+        .code(ISSUER_ERRORS.busy.status)
+        .header("retry-after", String(BUSY_RETRY_AFTER_S))
+        .header("connection", "close")
+        .send({ error: { code: "busy" satisfies IssuerErrorCode, message: `the issuer has ${max} requests in flight; come back in ${BUSY_RETRY_AFTER_S} s` } });
+    }
+    inFlight++;
+    reply.raw.once("close", () => inFlight--);
+  });
+}
+
 export function buildIssuerApp(options: IssuerAppOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.logger,
@@ -136,6 +166,7 @@ export function buildIssuerApp(options: IssuerAppOptions): FastifyInstance {
     ...(options.tls ? { https: tlsServerOptions(options.tls.cert, options.tls.key) } : {}),
   }) as unknown as FastifyInstance;
   const issuance = new Issuance(options);
+  limitInFlight(app, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
   const reporting = new DatabaseReporting({ databases: options.databases, clock: options.clock, logger: options.logger });
 
   // Signatures cover the exact body bytes, so the JSON parser keeps them; nothing but JSON is accepted.

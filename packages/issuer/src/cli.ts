@@ -12,7 +12,7 @@ import { EmbeddedCa } from "./embedded-ca.ts";
 import { AcmeSource, type AcmeDirectoryOptions } from "./acme.ts";
 import type { DnsServerAddress } from "./acme-dns-check.ts";
 import type { CertificateSource } from "./certificate-source.ts";
-import { buildIssuerApp } from "./app.ts";
+import { buildIssuerApp, DEFAULT_MAX_IN_FLIGHT } from "./app.ts";
 import { parseDnsServer, parseLifetime, parseListen, parsePositiveInt } from "./options.ts";
 
 export const DEFAULT_LIFETIME_MS = 90 * 86_400_000;
@@ -37,6 +37,8 @@ export interface IssuerConfig {
   plainHttp?: boolean;
   lifetimeMs: number;
   maxCertificatesPerWeek: number;
+  /** POST requests in flight at most (--max-in-flight; DEFAULT_MAX_IN_FLIGHT when absent). */
+  maxInFlight?: number;
   logger: Logger;
   clock?: () => number;
 }
@@ -124,6 +126,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       clock: config.clock ?? Date.now,
       logger: config.logger,
       ...(tls ? { tls } : {}),
+      ...(config.maxInFlight !== undefined ? { maxInFlight: config.maxInFlight } : {}),
     });
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const address = app.server.address();
@@ -236,6 +239,7 @@ export function registerIssuerCommand(program: Command): void {
     .option("--plain-http", "serve plain HTTP (only for tests and private networks)")
     .option("--cert-lifetime <duration>", "lifetime of embedded-CA certificates (90d, 12h, 5m)", asArgument(parseLifetime), DEFAULT_LIFETIME_MS)
     .option("--max-certs-per-week <n>", "certificates one label may get in a rolling week", parsePositiveInt, DEFAULT_MAX_CERTS_PER_WEEK)
+    .option("--max-in-flight <n>", "requests in flight at most; beyond, 503 busy with Retry-After at once", parsePositiveInt, DEFAULT_MAX_IN_FLIGHT)
     .addOption(new Option("--log-level <level>", `${LOG_LEVELS.join(", ")} (warn is read as warning)`).argParser(asArgument(parseLogLevel)).default("info"))
     .action(async (opts) => {
       const logger = pino({ level: pinoLevel(opts.logLevel), base: { component: "issuer" } });
@@ -253,6 +257,7 @@ export function registerIssuerCommand(program: Command): void {
         plainHttp: opts.plainHttp,
         lifetimeMs: opts.certLifetime,
         maxCertificatesPerWeek: opts.maxCertsPerWeek,
+        maxInFlight: opts.maxInFlight,
         logger,
       });
       const stop = () => {

@@ -6,7 +6,9 @@
  *     after the last periodic check that succeeded: these "periodic" checks ask the issuer even for a
  *     valid certificate (a refresh, check.ts), so a revocation or a changed renewAfter reaches the box;
  *   - after a failure, with backoffDelay(RENEWAL_BACKOFF, attempt): 1 minute doubling to 6 hours, with
- *     jitter; a larger Retry-After from the issuer wins (still at most the check interval);
+ *     jitter; a larger Retry-After from the issuer wins (still at most the check interval), plus up to a
+ *     fifth more at random (the schedule's jitter): a busy issuer tells every box of a storm the same
+ *     number, and boxes coming back on the same second would make the next storm;
  *   - when the homepage is opened, if no check ended in the last minute, even during a backoff (the
  *     original page: "reload the homepage to check again"). Such a check is "on demand": it makes no
  *     request for a valid certificate that is not due, and it does not push the next periodic check back.
@@ -143,8 +145,11 @@ export class RenewalScheduler {
       const untilRenewal = result.renewAfter - now;
       return Math.min(untilRefresh, untilRenewal > 0 ? untilRenewal : MIN_RECHECK_MS);
     }
-    const backoff = backoffDelay(this.#options.schedule ?? RENEWAL_BACKOFF, this.#failures - 1, this.#options.random);
-    return Math.min(interval, Math.max(backoff, result.retryAfterMs ?? 0));
+    const schedule = this.#options.schedule ?? RENEWAL_BACKOFF;
+    const backoff = backoffDelay(schedule, this.#failures - 1, this.#options.random);
+    // Never sooner than the issuer asked; spread over [Retry-After, Retry-After × (1 + jitter)].
+    const retryAfter = (result.retryAfterMs ?? 0) * (1 + schedule.jitter * (this.#options.random ?? Math.random)());
+    return Math.min(interval, Math.max(backoff, Math.round(retryAfter)));
   }
 
   #scheduleAfter(result: CheckResult): void {
