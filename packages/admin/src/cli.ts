@@ -54,6 +54,7 @@ function common(cmd: Command): Command {
   return cmd.option("--store <url>", "SQLite file path, or postgres://...", ".data/issuer/registry.sqlite").option("--json", "JSON output for scripts");
 }
 
+const MIGRATION_COLUMNS = ["name", "executedAt", "ranNow"];
 const SUB_COLUMNS = ["code", "state", "iotBoxSeats", "seatsTaken", "createdAt"];
 const DB_COLUMNS = ["uuid", "subscription", "kind", "keyRecorded", "reportedAt", "createdAt"];
 const BOX_COLUMNS = ["label", "identifier", "database", "seat", "lastSeenAt", "freedAt", "revokedAt"];
@@ -62,6 +63,17 @@ const CERT_COLUMNS = ["serial", "label", "source", "notBefore", "notAfter", "ren
 export function registerAdminCommands(program: Command, out: AdminOutput = process.stdout): void {
   const output = printer(out);
   const admin = program.command("admin").description("manage subscriptions, databases, boxes and certificates");
+
+  // Every command migrates the store when it opens it, as issuers do at start; this one only does that, and
+  // shows where the schema stands (before a rolling upgrade, or to check one).
+  common(admin.command("migrate").description("bring the store's schema up to date and list its migrations")).action(async (opts: Common) => {
+    const store = await openStore(opts.store);
+    try {
+      output(opts, (await store.migrations()) as unknown as Row[], MIGRATION_COLUMNS);
+    } finally {
+      await store.close();
+    }
+  });
 
   const subscription = admin.command("subscription").description("subscriptions (the contract a database belongs to)");
   common(subscription.command("add <code>").description("add a subscription"))

@@ -17,7 +17,16 @@ export interface Store {
   dialect: Dialect;
   /** Where the store is, for messages (a file path, or the PostgreSQL URL without its password). */
   location: string;
+  /** The schema's migrations in order, when each ran, and whether this open ran it. */
+  migrations(): Promise<MigrationState[]>;
   close(): Promise<void>;
+}
+
+export interface MigrationState {
+  name: string;
+  executedAt: string | null;
+  /** Run by this open of the store (the others were there already, or another process ran them). */
+  ranNow: boolean;
 }
 
 type BetterSqlite = BetterSqliteDatabase;
@@ -127,12 +136,18 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
       cause: error,
     });
   }
+  // kysely holds a lock (a row locked in PostgreSQL, SQLite's write lock) while it reads what ran and runs
+  // the rest: issuers starting together, or `admin migrate` beside them, each run a migration at most once.
+  const ranNow = new Set((results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName));
   let checkpoints: BackgroundCheckpoints | null = null;
   if (sqlite && options.backgroundCheckpoints) checkpoints = startBackgroundCheckpoints(sqlite, location);
   return {
     db,
     dialect,
     location,
+    async migrations() {
+      return (await migrator.getMigrations()).map((m) => ({ name: m.name, executedAt: m.executedAt?.toISOString() ?? null, ranNow: ranNow.has(m.name) }));
+    },
     async close() {
       // The worker's connection closes first, so the writer's close finds itself last and removes the WAL.
       await checkpoints?.stop();
