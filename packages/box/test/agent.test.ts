@@ -103,7 +103,8 @@ test("other statuses are ERR_IOT_HTTPS_LOAD_REQUEST_STATUS <n>; Retry-After sets
   status = await box.checkNow();
   assert.equal(status.certificate.errorCode, "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503");
   const next = Date.parse(status.nextCheck as string) - before;
-  assert.ok(next >= 7200_000 - 1000 && next <= 7200_000 + 5000, `next check in ${next} ms`);
+  // Never sooner than Retry-After, spread over up to a fifth more (renewal.ts).
+  assert.ok(next >= 7200_000 - 1000 && next <= 7200_000 * 1.2 + 5000, `next check in ${next} ms`);
 });
 
 test("network failures are ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION saying which", async (t) => {
@@ -411,7 +412,8 @@ test("a failed refresh keeps the certificate served, shows the error (a refusal 
   assert.equal(status.httpsUrl, first.httpsUrl);
   assert.equal(await served(), serial);
   const next = Date.parse(status.nextCheck as string) - Date.now();
-  assert.ok(next > 100_000 && next <= 120_000, `next check in ${next} ms`);
+  // Retry-After 120 s, plus up to a fifth (renewal.ts); a little less for the time this test took.
+  assert.ok(next > 100_000 && next <= 144_000, `next check in ${next} ms`);
 
   // The subscription was paused: shown, since the certificate will not be renewed.
   issuer.override = () => ({ status: 403, body: { refusal: { reason: "subscription_not_in_progress", message: "the subscription is paused" } } });
