@@ -17,7 +17,10 @@ export async function startIssuerProcess(options: { dir?: string; lifetime?: str
   const dir = options.dir ?? tempDir("boxcert-issuer-");
   const port = await freePort();
   const store = join(dir, "registry.sqlite");
-  const args = ["issuer", "--zone", ZONE, "--store", store, "--listen", `127.0.0.1:${port}`, "--cert-lifetime", options.lifetime ?? "1h", ...(options.extra ?? [])];
+  const extra = options.extra ?? [];
+  // One process unless the test asks for workers: tests read one process's log and signal one pid.
+  const workers = extra.includes("--workers") ? [] : ["--workers", "1"];
+  const args = ["issuer", "--zone", ZONE, "--store", store, "--listen", `127.0.0.1:${port}`, "--cert-lifetime", options.lifetime ?? "1h", ...workers, ...extra];
   if (options.tls) args.push("--tls-cert", options.tls.cert, "--tls-key", options.tls.key);
   else args.push("--plain-http");
   const proc = await startBoxcert(args, () => true, 30_000, options.nodeArgs);

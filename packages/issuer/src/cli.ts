@@ -1,4 +1,5 @@
 /** `boxcert issuer`: wires flags to buildIssuerApp() and listens. */
+import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Command} from "commander";
@@ -13,6 +14,7 @@ import { AcmeSource, type AcmeDirectoryOptions } from "./acme.ts";
 import type { DnsServerAddress } from "./acme-dns-check.ts";
 import type { CertificateSource } from "./certificate-source.ts";
 import { buildIssuerApp, DEFAULT_MAX_IN_FLIGHT } from "./app.ts";
+import { DEFAULT_WORKERS, isIssuerWorker, reportListening, superviseWorkers } from "./workers.ts";
 import { parseDnsServer, parseLifetime, parseListen, parsePositiveInt } from "./options.ts";
 
 export const DEFAULT_LIFETIME_MS = 90 * 86_400_000;
@@ -41,6 +43,8 @@ export interface IssuerConfig {
   maxInFlight?: number;
   logger: Logger;
   clock?: () => number;
+  /** A worker of several (--workers): "issuer listening" is the primary's line, the worker's is debug. */
+  quiet?: boolean;
 }
 
 export interface RunningIssuer {
@@ -61,7 +65,14 @@ export function defaultKeysDir(store: string): string {
   return join(dirname(resolve(store)), "keys");
 }
 
-export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> {
+/** What the flags point at, read and checked before anything starts: one message per mistake. */
+interface IssuerFiles {
+  tls: { cert: string; key: string } | undefined;
+  keysDir: string;
+  caBundlePem: string | undefined;
+}
+
+function readIssuerFiles(config: IssuerConfig): IssuerFiles {
   if (!isZone(config.zone)) throw new Error(`--zone "${config.zone}" is not a DNS zone name (example: iot.example.net)`);
   let tls: { cert: string; key: string } | undefined;
   if (config.tlsCert || config.tlsKey) {
@@ -98,6 +109,22 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       }
     }
   }
+  return { tls, keysDir, caBundlePem };
+}
+
+/**
+ * What must exist once before several workers start (`--workers`): the store's schema and the embedded CA's
+ * keys, made here by the primary so that workers never race to make them.
+ */
+export async function prepareIssuer(config: IssuerConfig): Promise<void> {
+  const { keysDir } = readIssuerFiles(config);
+  const store = await openStore(config.store);
+  await store.close();
+  await EmbeddedCa.loadOrCreate(keysDir);
+}
+
+export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> {
+  const { tls, keysDir, caBundlePem } = readIssuerFiles(config);
   const store = await openStore(config.store, {
     backgroundCheckpoints: true,
     onConnectionError: (error) => config.logger.warn({ event: "store_connection_lost", error: error.message }, "a store connection broke; the next request opens another"),
@@ -132,7 +159,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.listen.port;
     const url = `${tls ? "https" : "http"}://${formatHostPort({ host: config.listen.host, port })}`;
-    config.logger.info({ url, zone: config.zone, store: store.location, keysDir, ca: source.name }, "issuer listening");
+    config.logger[config.quiet ? "debug" : "info"]({ url, zone: config.zone, store: store.location, keysDir, ca: source.name }, config.quiet ? "issuer worker started" : "issuer listening");
     if (!tls) config.logger.warn("the issuer serves plain HTTP (--plain-http): use it only on loopback or for tests");
     return {
       url,
@@ -241,9 +268,12 @@ export function registerIssuerCommand(program: Command): void {
     .option("--max-certs-per-week <n>", "certificates one label may get in a rolling week", parsePositiveInt, DEFAULT_MAX_CERTS_PER_WEEK)
     .option("--max-in-flight <n>", "requests in flight at most; beyond, 503 busy with Retry-After at once", parsePositiveInt, DEFAULT_MAX_IN_FLIGHT)
     .addOption(new Option("--log-level <level>", `${LOG_LEVELS.join(", ")} (warn is read as warning)`).argParser(asArgument(parseLogLevel)).default("info"))
+    .option("--workers <n>", "worker processes sharing the port (one per core by default; 1: a single process)", parsePositiveInt, DEFAULT_WORKERS)
     .action(async (opts) => {
-      const logger = pino({ level: pinoLevel(opts.logLevel), base: { component: "issuer" } });
-      const issuer = await startIssuer({
+      const workers: number = opts.workers;
+      const worker = workers > 1 && isIssuerWorker();
+      const logger = pino({ level: pinoLevel(opts.logLevel), base: { component: "issuer", ...(worker ? { worker: cluster.worker?.id } : {}) } });
+      const config: IssuerConfig = {
         store: opts.store,
         keysDir: opts.keysDir,
         zone: String(opts.zone).toLowerCase(),
@@ -259,7 +289,18 @@ export function registerIssuerCommand(program: Command): void {
         maxCertificatesPerWeek: opts.maxCertsPerWeek,
         maxInFlight: opts.maxInFlight,
         logger,
-      });
+      };
+      if (workers > 1 && !worker) {
+        await prepareIssuer(config);
+        await superviseWorkers({
+          workers,
+          logger,
+          onListening: (url) => logger.info({ url, zone: config.zone, workers }, "issuer listening"),
+        });
+        return;
+      }
+      const issuer = await startIssuer({ ...config, quiet: worker });
+      if (worker) reportListening(issuer.url);
       const stop = () => {
         void issuer.close().then(() => process.exit(0));
       };

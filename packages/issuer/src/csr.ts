@@ -113,13 +113,55 @@ const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-
  * message says what is wrong; no other exception type escapes, whatever the input.
  */
 export function verifyCsr(input: string | Buffer): VerifiedCsr {
+  const { csr, proof } = readCsr(input);
+  let valid: boolean;
   try {
-    return verifyDer(toDer(input));
+    valid = verify(proof.hash, proof.signedBytes, { key: csr.publicKey, dsaEncoding: "der" }, proof.signature);
+  } catch {
+    valid = false; // a malformed signature encoding is the same refusal as a wrong signature
+  }
+  return provenOrRefused(csr, valid);
+}
+
+/**
+ * verifyCsr with the signature checked on libuv's thread pool (node's crypto.verify with a callback), so
+ * the event loop that answers other requests is not held for the verification (the costliest step of an
+ * RSA CSR, about 0.1 ms of a P-256 one). Reading the DER stays on the loop: a few microseconds.
+ */
+export async function verifyCsrOffLoop(input: string | Buffer): Promise<VerifiedCsr> {
+  const { csr, proof } = readCsr(input);
+  const valid = await new Promise<boolean>((resolve) => {
+    try {
+      verify(proof.hash, proof.signedBytes, { key: csr.publicKey, dsaEncoding: "der" }, proof.signature, (err, ok) => resolve(!err && ok));
+    } catch {
+      resolve(false); // a malformed signature encoding is the same refusal as a wrong signature
+    }
+  });
+  return provenOrRefused(csr, valid);
+}
+
+/** What the CSR's signature covers, checked by the caller (on the loop or on the thread pool). */
+interface ProofOfPossession {
+  hash: Hash;
+  signedBytes: Buffer;
+  signature: Buffer;
+}
+
+function readCsr(input: string | Buffer): { csr: VerifiedCsr; proof: ProofOfPossession } {
+  try {
+    return readDer(toDer(input));
   } catch (err) {
     if (err instanceof CsrError) throw err;
     // A safety net: the checks name every failure we know of; this keeps the contract for the rest.
     throw new CsrError(`the CSR could not be read: ${(err as Error).message}`, { cause: err });
   }
+}
+
+function provenOrRefused(csr: VerifiedCsr, valid: boolean): VerifiedCsr {
+  if (!valid) {
+    throw new CsrError("the CSR's signature does not verify with its own public key (no proof of possession of the private key)");
+  }
+  return csr;
 }
 
 function toDer(input: string | Buffer): Buffer {
@@ -251,7 +293,7 @@ function readOid(der: Buffer, tlv: Tlv, what: string): string {
   return parts.join(".");
 }
 
-function verifyDer(der: Buffer): VerifiedCsr {
+function readDer(der: Buffer): { csr: VerifiedCsr; proof: ProofOfPossession } {
   if (der.length > MAX_CSR_BYTES) throw new CsrError(`the CSR is ${der.length} bytes; at most ${MAX_CSR_BYTES} are accepted`);
   if (der[0] !== TAG.SEQUENCE) throw new CsrError("the input is not a CSR: it does not start with a DER SEQUENCE");
   const top = new DerReader(der, { start: 0, end: der.length }, "the input");
@@ -292,19 +334,8 @@ function verifyDer(der: Buffer): VerifiedCsr {
     throw new CsrError("the CSR's signature BIT STRING is empty or not a whole number of bytes");
   }
   // The signed bytes are the certificationRequestInfo exactly as sent, not a re-encoding.
-  const signedBytes = der.subarray(info.offset, info.end);
-  const signature = der.subarray(signatureBits.start + 1, signatureBits.end);
-  let valid: boolean;
-  try {
-    valid = verify(algorithm.hash, signedBytes, { key: publicKey, dsaEncoding: "der" }, signature);
-  } catch {
-    valid = false; // a malformed signature encoding is the same refusal as a wrong signature
-  }
-  if (!valid) {
-    throw new CsrError("the CSR's signature does not verify with its own public key (no proof of possession of the private key)");
-  }
-
-  return {
+  const proof = { hash: algorithm.hash, signedBytes: der.subarray(info.offset, info.end), signature: der.subarray(signatureBits.start + 1, signatureBits.end) };
+  const csr: VerifiedCsr = {
     der: Buffer.from(der),
     publicKeySpkiDer,
     publicKey,
@@ -314,6 +345,7 @@ function verifyDer(der: Buffer): VerifiedCsr {
     names,
     commonName,
   };
+  return { csr, proof };
 }
 
 function readSignatureAlgorithm(der: Buffer, reader: DerReader): SignatureAlgorithm {

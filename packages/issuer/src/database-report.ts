@@ -85,7 +85,7 @@ export class DatabaseReporting {
 
   private async decideAndRecord(input: DatabaseReportInput): Promise<Reported> {
     const now = this.options.clock();
-    const unauthenticated = authenticateSignedBody(input, { keyField: "databaseKey", publicKey: input.databaseKey, whose: "database" }, now);
+    const unauthenticated = await authenticateSignedBody(input, { keyField: "databaseKey", publicKey: input.databaseKey, whose: "database" }, now);
     if (unauthenticated) return { outcome: unauthenticated, first: false };
     return this.options.databases.report(input, new Date(now), (facts): KindDecision<Reported> => {
       const decision = decideReport(facts, input);

@@ -83,7 +83,7 @@ export class EmbeddedCa implements CertificateSource {
   }
 
   async issue(request: IssueRequest): Promise<IssuedCertificate> {
-    const leaf = this.leafBuilder.build({
+    const leaf = await this.leafBuilder.buildOffLoop({
       publicKeySpkiDer: request.csr.publicKeySpkiDer,
       keyType: request.csr.keyType,
       names: request.names,

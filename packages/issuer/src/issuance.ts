@@ -23,7 +23,7 @@ import {
 import { decideEligibility } from "./eligibility.ts";
 import { authenticateSignedBody } from "./identity.ts";
 import { failed, refused, type Failed, type Outcome, type Refused } from "./outcome.ts";
-import { verifyCsr, CsrError, type VerifiedCsr } from "./csr.ts";
+import { verifyCsrOffLoop, CsrError, type VerifiedCsr } from "./csr.ts";
 
 export type Clock = () => number;
 
@@ -135,7 +135,7 @@ export class Issuance {
   }
 
   async enroll(input: SignedInput): Promise<Outcome<EnrollResponse>> {
-    const unauthenticated = this.authenticate(input);
+    const unauthenticated = await this.authenticate(input);
     if (unauthenticated) return unauthenticated;
     const { refusal, box, created } = await enrollBox(this.options.records, input, new Date(this.options.clock()));
     if (refusal) return refusal;
@@ -145,7 +145,7 @@ export class Issuance {
   }
 
   async certificate(input: CertificateInput): Promise<Outcome<CertificateResponse>> {
-    const unauthenticated = this.authenticate(input);
+    const unauthenticated = await this.authenticate(input);
     if (unauthenticated) return unauthenticated;
     // From reading a box's certificates to committing its new one (a group commit, after this turn of the
     // event loop), the box's other requests wait: one retried in parallel gets the same certificate
@@ -158,7 +158,7 @@ export class Issuance {
   }
 
   /** The authentication step: the request is fresh and signed by the identity key it carries. */
-  private authenticate(input: SignedInput): Failed | null {
+  private authenticate(input: SignedInput): Promise<Failed | null> {
     return authenticateSignedBody(input, { keyField: "identityKey", publicKey: input.identityKey, whose: "box" }, this.options.clock());
   }
 
@@ -183,7 +183,7 @@ export class Issuance {
     if (!authorisation.authorised) return authorisation.refusal;
     const box = authorisation.box!;
     const names = certificateNames(box.label, this.options.zone);
-    const csr = this.checkCsr(input.csr, names);
+    const csr = await this.checkCsr(input.csr, names);
     if ("answer" in csr) return csr.answer;
     const reused = await this.reuseOrLimit(state, box.label, csr.next, now);
     if ("answer" in reused) return reused.answer;
@@ -193,10 +193,10 @@ export class Issuance {
   }
 
   /** The CSR step: a well-formed request with an acceptable key, for exactly the names the box is owed. */
-  private checkCsr(pem: string, names: [string, string]): Step<VerifiedCsr> {
+  private async checkCsr(pem: string, names: [string, string]): Promise<Step<VerifiedCsr>> {
     let csr: VerifiedCsr;
     try {
-      csr = verifyCsr(pem);
+      csr = await verifyCsrOffLoop(pem);
     } catch (err) {
       if (err instanceof CsrError) return { answer: failed("bad_csr", `the CSR is not acceptable: ${err.message}`) };
       throw err;

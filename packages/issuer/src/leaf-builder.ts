@@ -14,6 +14,14 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate, SubjectKeyIdentifier, id_ce_subjectKeyIdentifier } from "@peculiar/asn1-x509";
 import type { CsrKeyType } from "./csr.ts";
 
+/** A leaf's TBSCertificate and what the caller is told of it, before the CA key signs. */
+interface UnsignedLeaf {
+  tbs: Buffer;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
 /** Leaves start a minute in the past so that a box whose clock is slightly behind accepts them. */
 export const LEAF_BACKDATE_MS = 60_000;
 /** RFC 5280 ub-common-name: a longer first name leaves the subject empty and the SAN critical. */
@@ -194,7 +202,30 @@ export class LeafBuilder {
     this.issuerNotAfter = certificate.tbsCertificate.validity.notAfter.getTime();
   }
 
+  /** The leaf, signed on the event loop (tests, tools). */
   build(request: LeafRequest): BuiltLeaf {
+    const unsigned = this.toBeSigned(request);
+    return this.assemble(unsigned, sign("sha256", unsigned.tbs, { key: this.privateKey, dsaEncoding: "der" }));
+  }
+
+  /**
+   * The leaf, signed on libuv's thread pool (crypto.sign with a callback): the issuer's event loop goes on
+   * answering while the CA key signs.
+   */
+  async buildOffLoop(request: LeafRequest): Promise<BuiltLeaf> {
+    const unsigned = this.toBeSigned(request);
+    const signature = await new Promise<Buffer>((resolve, reject) =>
+      sign("sha256", unsigned.tbs, { key: this.privateKey, dsaEncoding: "der" }, (err, signed) => (err ? reject(err) : resolve(signed))),
+    );
+    return this.assemble(unsigned, signature);
+  }
+
+  private assemble(unsigned: UnsignedLeaf, signature: Buffer): BuiltLeaf {
+    const der = tlv(SEQUENCE, unsigned.tbs, ECDSA_WITH_SHA256, tlv(0x03, Buffer.from([0]), signature));
+    return { der, serial: unsigned.serial, notBefore: unsigned.notBefore, notAfter: unsigned.notAfter };
+  }
+
+  private toBeSigned(request: LeafRequest): UnsignedLeaf {
     const { names, publicKeySpkiDer, keyType } = request;
     const firstName = names[0];
     if (firstName === undefined) throw new LeafBuilderError("a leaf needs at least one name");
@@ -238,8 +269,6 @@ export class LeafBuilder {
         ),
       ),
     );
-    const signature = sign("sha256", tbs, { key: this.privateKey, dsaEncoding: "der" });
-    const der = tlv(SEQUENCE, tbs, ECDSA_WITH_SHA256, tlv(0x03, Buffer.from([0]), signature));
-    return { der, serial: serialBytes.toString("hex"), notBefore, notAfter };
+    return { tbs, serial: serialBytes.toString("hex"), notBefore, notAfter };
   }
 }

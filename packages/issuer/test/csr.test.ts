@@ -11,7 +11,7 @@ import * as x509 from "@peculiar/x509";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificationRequest } from "@peculiar/asn1-csr";
 import { Extensions, SubjectAlternativeName } from "@peculiar/asn1-x509";
-import { CsrError, MAX_CSR_NAMES, verifyCsr } from "../src/csr.ts";
+import { CsrError, MAX_CSR_NAMES, verifyCsr, verifyCsrOffLoop } from "../src/csr.ts";
 
 type KeyKind = "p256" | "p384" | "rsa2048" | "rsa1024";
 const ALGORITHMS: Record<KeyKind, webcrypto.EcKeyGenParams | webcrypto.RsaHashedKeyGenParams> = {
@@ -138,6 +138,19 @@ describe("verifyCsr refuses", () => {
       tampered[tampered.length - 5]! ^= 0x01;
       assertCsrError(() => verifyCsr(tampered), /signature does not verify/);
     }
+  });
+
+  test("off the event loop (the issuer's path): the same reading, the same refusals", async () => {
+    for (const kind of ["p256", "p384", "rsa2048"] as const) {
+      const made = await makeCsr(kind, NAMES);
+      const onLoop = verifyCsr(made.der);
+      const offLoop = await verifyCsrOffLoop(made.pem);
+      assert.deepEqual({ ...offLoop, publicKey: null }, { ...onLoop, publicKey: null });
+      const tampered = Buffer.from(made.der);
+      tampered[tampered.length - 5]! ^= 0x01;
+      await assert.rejects(verifyCsrOffLoop(tampered), (err: unknown) => err instanceof CsrError && /signature does not verify/.test(err.message));
+    }
+    await assert.rejects(verifyCsrOffLoop("hello"), (err: unknown) => err instanceof CsrError && /neither PEM .* nor DER/.test(err.message));
   });
 
   test("a CSR whose names were changed after signing", async () => {

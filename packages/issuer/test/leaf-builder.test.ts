@@ -162,6 +162,15 @@ describe("LeafBuilder.build", () => {
     assert.equal(new NodeX509Certificate(tampered).verify(ca.nodeIntermediate.publicKey), false);
   });
 
+  test("signed off the event loop (the issuer's path): a leaf that verifies, like the one signed on it", async () => {
+    const csr = await makeCsr("p256");
+    const leaf = await ca.builder.buildOffLoop({ ...csr, names: NAMES, now: new Date(), lifetimeMs: DAY_MS });
+    const certificate = new NodeX509Certificate(leaf.der);
+    assert.equal(certificate.verify(ca.nodeIntermediate.publicKey), true);
+    assert.equal(certificate.serialNumber.toLowerCase().replace(/^0+/, ""), leaf.serial.replace(/^0+/, ""));
+    await opensslVerify(ca, leaf.der);
+  });
+
   test("serials are 16 bytes, positive, without a leading zero, and distinct", async () => {
     const csr = await makeCsr("p256");
     const serials = new Set<string>();
