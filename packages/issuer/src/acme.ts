@@ -14,6 +14,7 @@ import { backoffDelay, formatHostPort, parseRetryAfter, writeFileAtomic, type Ba
 import {
   SourceRefusedError,
   SourceUnavailableError,
+  boxLockName,
   type CertificateSource,
   type ExclusivePerBox,
   type IssueRequest,
@@ -233,7 +234,18 @@ class AcmeDirectory {
     if (this.client) return this.client;
     const { eab } = this.options;
     const client = new acme.Client({ directoryUrl: this.options.url, accountKey: this.accountKey, ...(eab ? { externalAccountBinding: eab } : {}) });
-    await client.createAccount({ termsOfServiceAgreed: true, ...(this.source.contact ? { contact: [`mailto:${this.source.contact}`] } : {}) });
+    const contact = this.source.contact ? { contact: [`mailto:${this.source.contact}`] } : {};
+    // An account key the CA knows already (every start after the first) is looked up, never "updated" with
+    // nothing new: acme-client follows an existing account's 200 with an update of the fields it was given,
+    // and a CA may refuse an update that changes nothing (Pebble: malformed), so an issuer without
+    // --acme-contact could not order again after a restart.
+    try {
+      await client.createAccount({ onlyReturnExisting: true });
+      if (this.source.contact) await client.updateAccount(contact);
+    } catch (err) {
+      if (!(err instanceof AcmeProblemError && err.type === `${PROBLEM}accountDoesNotExist`)) throw err;
+      await client.createAccount({ termsOfServiceAgreed: true, ...contact });
+    }
     this.source.logger.info({ directory: this.options.url, account: client.getAccountUrl(), eab: eab ? eab.kid : undefined }, "ACME account ready");
     this.client = client;
     return client;
@@ -290,8 +302,11 @@ export class AcmeSource implements CertificateSource, ExclusivePerBox, ReplacesP
     }
     const source = new AcmeSource(options, directories);
     const now = source.now();
-    const removed = await options.zoneRecords.removeChallengesBefore(new Date(now.getTime() - STALE_CHALLENGE_MS));
-    if (removed > 0) options.logger.warn({ removed }, "removed challenge values left by an earlier run");
+    // Left by an order that was killed: its lock is free, expired or held by a process of this machine that
+    // is gone; the age limit catches what another machine's dead issuer left before its lock expired.
+    const orphans = await options.zoneRecords.removeOrphanChallenges(boxLockName, now);
+    const stale = await options.zoneRecords.removeChallengesBefore(new Date(now.getTime() - STALE_CHALLENGE_MS));
+    if (orphans + stale > 0) options.logger.warn({ removed: orphans + stale }, "removed challenge values left by an earlier run");
     // In the background: a directory that does not answer must not hold the issuer's start for its timeout.
     source.caaPublished = Promise.all(directories.map((d) => source.publishCaa(d))).then(() => undefined);
     return source;
@@ -440,6 +455,9 @@ export class AcmeSource implements CertificateSource, ExclusivePerBox, ReplacesP
       pending.push({ challenge, value: keyAuthorization });
     }
     const values = pending.map((p) => p.value);
+    // This order holds the label's lock (ExclusivePerBox): any value already there was left by one killed.
+    const leftBehind = await this.options.zoneRecords.removeChallengesOf(label);
+    if (leftBehind > 0) this.options.logger.warn({ label, removed: leftBehind }, "removed challenge values an interrupted order left");
     try {
       for (const value of values) await this.options.zoneRecords.addChallenge(label, value);
       if (values.length > 0) {

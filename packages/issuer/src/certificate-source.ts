@@ -60,6 +60,11 @@ export interface ExclusivePerBox {
   readonly exclusivePerBox: true;
 }
 
+/** The store lock a box's requests to an ExclusivePerBox source run under (one per label). */
+export function boxLockName(label: string): string {
+  return `box:${label.toLowerCase()}`;
+}
+
 export function isExclusivePerBox(source: CertificateSource): source is CertificateSource & ExclusivePerBox {
   return (source as Partial<ExclusivePerBox>).exclusivePerBox === true;
 }

@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import type { IssuanceRecords } from "./issuance-records.ts";
 import {
   hasRenewalInfo,
+  boxLockName,
   isExclusivePerBox,
   pickInWindow,
   replacesPrevious,
@@ -163,7 +164,7 @@ export class Issuance {
   }
 
   private async underBoxLock(input: CertificateInput): Promise<Outcome<CertificateResponse>> {
-    const name = `box:${input.label.toLowerCase()}`;
+    const name = boxLockName(input.label);
     try {
       return await this.options.records.exclusively(name, BOX_LOCK_TTL_MS, () => this.issue(input), { waitMs: BOX_LOCK_WAIT_MS });
     } catch (err) {

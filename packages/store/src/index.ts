@@ -38,4 +38,4 @@ export {
   type KindDecision,
 } from "./database-report-queries.ts";
 export { ZoneRecords, type ZoneRecordsSnapshot } from "./zone-records.ts";
-export { LockTimeoutError, withStoreLock, LOCK_POLLING, type StoreLockOptions } from "./lock.ts";
+export { LockTimeoutError, withStoreLock, LOCK_POLLING, lockOwnerIsGone, newLockOwner, type StoreLockOptions } from "./lock.ts";

@@ -5,6 +5,7 @@
 import type { Kysely } from "kysely";
 import type { Database } from "./schema.ts";
 import { RegistryError } from "./registry-error.ts";
+import { lockOwnerIsGone } from "./lock.ts";
 
 export interface ZoneRecordsSnapshot {
   version: number;
@@ -34,6 +35,30 @@ export class ZoneRecords {
 
   async removeChallenge(label: string, value: string): Promise<void> {
     await this.db.deleteFrom("dns_challenges").where("label", "=", label.toLowerCase()).where("value", "=", value).execute();
+  }
+
+  /** Removes every challenge value of a label (an order starting under the label's lock: none is still needed). */
+  async removeChallengesOf(label: string): Promise<number> {
+    const result = await this.db.deleteFrom("dns_challenges").where("label", "=", label.toLowerCase()).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  /**
+   * Removes the challenge values no running order can still need: an order writes its values under its
+   * label's store lock (`lockName(label)`, lock.ts) and removes them before releasing it, so a value whose
+   * lock is free, expired, or held by a process of this machine that is gone (killed mid-order) was left
+   * behind. Values of orders running elsewhere (a live lock) are kept. Returns how many were removed.
+   */
+  async removeOrphanChallenges(lockName: (label: string) => string, now = new Date()): Promise<number> {
+    const challenges = await this.db.selectFrom("dns_challenges").select(["id", "label"]).execute();
+    let removed = 0;
+    for (const { id, label } of challenges) {
+      const lock = await this.db.selectFrom("locks").select(["owner", "expires_at"]).where("name", "=", lockName(label)).executeTakeFirst();
+      if (lock && lock.expires_at > now.toISOString() && !lockOwnerIsGone(lock.owner)) continue;
+      const result = await this.db.deleteFrom("dns_challenges").where("id", "=", id).executeTakeFirst();
+      removed += Number(result.numDeletedRows);
+    }
+    return removed;
   }
 
   /** Removes challenge values older than `before` (left by a crash mid-order); returns how many. */

@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { openStore, type Store } from "../src/db.ts";
-import { LockTimeoutError, withStoreLock } from "../src/lock.ts";
+import { spawnSync } from "node:child_process";
+import { LockTimeoutError, lockOwnerIsGone, newLockOwner, withStoreLock } from "../src/lock.ts";
 import { startPostgres } from "../../../test/support/postgres.ts";
 
 async function twoConnections(): Promise<[Store, Store]> {
@@ -42,6 +43,36 @@ test("two contenders on one store: one holds the lock at a time, the other runs 
     // Another name is not held up.
     assert.equal(await withStoreLock(b.db, "box:y", 60_000, async () => "y"), "y");
     assert.deepEqual(await a.db.selectFrom("locks").selectAll().execute(), [], "both released");
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test("a holder killed on this machine is seen gone, its lock taken at once; a live or remote holder is waited for", async () => {
+  const [a, b] = await twoConnections();
+  try {
+    // A real process that held a lock and was killed: the owner string it would have written, by its pid.
+    const child = spawnSync(process.execPath, ["-e", "console.log(require('node:fs').readFileSync('/proc/self/stat','utf8'))"], { encoding: "utf8" });
+    const stat = child.stdout;
+    const [pid] = stat.split(" ");
+    const started = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    const [host, boot] = newLockOwner().split(" ");
+    const dead = [host, boot, pid, started, randomUUID()].join(" ");
+    assert.equal(lockOwnerIsGone(dead), true, "a process that has exited is gone");
+    assert.equal(lockOwnerIsGone(newLockOwner()), false, "this process is not gone");
+    assert.equal(lockOwnerIsGone(["other-host", boot, pid, started, randomUUID()].join(" ")), false, "another machine's process cannot be seen");
+    assert.equal(lockOwnerIsGone(randomUUID()), false, "an owner of the old format is waited for");
+    assert.equal(lockOwnerIsGone([host, boot, String(process.pid), "1", randomUUID()].join(" ")), true, "a reused pid (another start time) is gone");
+
+    const expires = new Date(Date.now() + 60_000).toISOString();
+    await a.db.insertInto("locks").values({ name: "box:dead", owner: dead, expires_at: expires }).execute();
+    const before = Date.now();
+    assert.equal(await withStoreLock(b.db, "box:dead", 60_000, async () => "taken", { waitMs: 5_000 }), "taken");
+    assert.ok(Date.now() - before < 1_000, "taken at once, not after the TTL");
+
+    await a.db.insertInto("locks").values({ name: "box:live", owner: newLockOwner(), expires_at: expires }).execute();
+    await assert.rejects(withStoreLock(b.db, "box:live", 60_000, async () => "never", { waitMs: 200 }), LockTimeoutError);
   } finally {
     await a.close();
     await b.close();
