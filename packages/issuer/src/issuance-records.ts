@@ -23,8 +23,11 @@ export interface IssuanceRecords {
   issuanceState(dbUuid: string, identifier: string, since: Date): Promise<IssuanceState>;
   storedCertificate(id: number): Promise<StoredCertificate | null>;
   setRenewAfter(serial: string, renewAfter: Date): Promise<void>;
-  /** Resolves once committed; `touchBox` also moves the box's last_seen_at, in the same commit. */
-  insertCertificate(certificate: NewCertificate, options?: { touchBox?: boolean }): Promise<void>;
+  /**
+   * Resolves once committed; `touchBox` also moves the box's last_seen_at, in the same commit. Resolves with
+   * the certificate another process recorded for the same box and key meanwhile (then this one is not).
+   */
+  insertCertificate(certificate: NewCertificate, options?: { touchBox?: boolean }): Promise<StoredCertificate | null>;
   /** Runs `fn` holding the store lock `name`, across issuer processes. */
   exclusively<T>(name: string, ttlMs: number, fn: () => Promise<T>, options?: StoreLockOptions): Promise<T>;
 }

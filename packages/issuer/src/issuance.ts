@@ -296,9 +296,10 @@ export class Issuance {
     };
     // last_seen_at is kept to LAST_SEEN_RESOLUTION_MS: a box renewing in a loop costs one write, not two.
     const touchBox = state.lastSeenAt === null || now.getTime() - Date.parse(state.lastSeenAt) >= LAST_SEEN_RESOLUTION_MS;
-    await this.options.records.insertCertificate(
+    const recordedMeanwhile = await this.options.records.insertCertificate(
       {
         boxId: box.id,
+        latestIdSeen: state.latest?.id ?? 0,
         serial: issued.serial,
         names,
         publicKeySha256: csr.publicKeySha256,
@@ -311,6 +312,12 @@ export class Issuance {
       },
       { touchBox },
     );
+    if (recordedMeanwhile) {
+      // Another issuer process recorded one for this box and key while this one was made: that one is the
+      // box's; this one was never recorded and is not sent.
+      this.options.logger.info({ label: box.label, serial: recordedMeanwhile.serial, discarded: issued.serial }, "certificate recorded meanwhile by another issuer: answered that one");
+      return { kind: "ok", body: this.response(box.label, recordedMeanwhile, true) };
+    }
     this.options.logger.info({ label: box.label, serial: issued.serial, notAfter: stored.notAfter }, "certificate issued");
     return { kind: "ok", body: this.response(box.label, stored, false) };
   }

@@ -14,24 +14,24 @@ import type { Kysely, Transaction } from "kysely";
 /** Bounds one transaction (and how long the writer holds the lock) under a burst. */
 const MAX_BATCH = 64;
 
-interface Pending<T> {
+interface Pending<T, R> {
   item: T;
-  resolve: () => void;
+  resolve: (result: R) => void;
   reject: (err: unknown) => void;
 }
 
-export class GroupCommit<DB, T> {
-  private pending: Pending<T>[] = [];
+export class GroupCommit<DB, T, R = void> {
+  private pending: Pending<T, R>[] = [];
   private scheduled = false;
 
   constructor(
     private readonly db: Kysely<DB>,
-    /** Writes one item inside the batch's transaction. */
-    private readonly write: (trx: Transaction<DB>, item: T) => Promise<void>,
+    /** Writes one item inside the batch's transaction; its result is the caller's once committed. */
+    private readonly write: (trx: Transaction<DB>, item: T) => Promise<R>,
   ) {}
 
-  /** Resolves once `item` is committed; rejects with the error of its own write. */
-  add(item: T): Promise<void> {
+  /** Resolves once `item` is committed, with what its write returned; rejects with the error of its own write. */
+  add(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
       this.schedule();
@@ -50,12 +50,14 @@ export class GroupCommit<DB, T> {
     });
   }
 
-  private async commit(batch: Pending<T>[]): Promise<void> {
+  private async commit(batch: Pending<T, R>[]): Promise<void> {
     try {
-      await this.db.transaction().execute(async (trx) => {
-        for (const { item } of batch) await this.write(trx, item);
+      const results = await this.db.transaction().execute(async (trx) => {
+        const written: R[] = [];
+        for (const { item } of batch) written.push(await this.write(trx, item));
+        return written;
       });
-      for (const { resolve } of batch) resolve();
+      batch.forEach(({ resolve }, i) => resolve(results[i]!));
       return;
     } catch (err) {
       if (batch.length === 1) {
@@ -65,8 +67,7 @@ export class GroupCommit<DB, T> {
     }
     for (const { item, resolve, reject } of batch) {
       try {
-        await this.db.transaction().execute((trx) => this.write(trx, item));
-        resolve();
+        resolve(await this.db.transaction().execute((trx) => this.write(trx, item)));
       } catch (err) {
         reject(err);
       }

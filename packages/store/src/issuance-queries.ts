@@ -70,6 +70,11 @@ const NO_FACTS: EligibilityFacts = { database: null, subscription: null, box: nu
 
 export interface NewCertificate {
   boxId: number;
+  /**
+   * The box's latest certificate when the caller read its state (IssuanceState.latest.id, 0 if none): a
+   * certificate for the same key recorded after it is answered instead (insertCertificate). Absent: no check.
+   */
+  latestIdSeen?: number;
   serial: string;
   names: string[];
   publicKeySha256: string;
@@ -219,6 +224,21 @@ function hotQueries(db: Kysely<Database>) {
     touchBox: PreparedQuery.build(["boxId", "at"], (v: { boxId: number; at: string }) =>
       db.updateTable("boxes").set({ last_seen_at: v.at }).where("id", "=", v.boxId),
     ),
+    // Writes the box's row unchanged: takes its row lock (PostgreSQL) or the write lock (SQLite) first.
+    lockBox: PreparedQuery.build(["boxId"], (v: { boxId: number }) =>
+      db.updateTable("boxes").set((eb) => ({ last_seen_at: eb.ref("last_seen_at") })).where("id", "=", v.boxId),
+    ),
+    sameKeySince: PreparedQuery.build(["boxId", "publicKeySha256", "afterId"], (v: { boxId: number; publicKeySha256: string; afterId: number }) =>
+      db
+        .selectFrom("certificates")
+        .select(["serial", "names", "chain_pem", "not_before", "not_after", "renew_after", "public_key_sha256", "source"])
+        .where("box_id", "=", v.boxId)
+        .where("public_key_sha256", "=", v.publicKeySha256)
+        .where("id", ">", v.afterId)
+        .where("revoked_at", "is", null)
+        .orderBy("id", "desc")
+        .limit(1),
+    ),
   };
 }
 type HotQueries = ReturnType<typeof hotQueries>;
@@ -227,13 +247,23 @@ type HotQueries = ReturnType<typeof hotQueries>;
 export class IssuanceQueries {
   private readonly db: Kysely<Database>;
   private readonly hot: HotQueries;
-  private readonly certificateWrites: GroupCommit<Database, { values: CertificateValues; touchBox: boolean }>;
+  private readonly certificateWrites: GroupCommit<Database, { values: CertificateValues; touchBox: boolean; latestIdSeen: number | undefined }, StoredCertificate | null>;
   constructor(private readonly store: Store) {
     this.db = store.db;
     const hot = (this.hot = hotQueries(store.db));
-    this.certificateWrites = new GroupCommit(store.db, async (trx, { values, touchBox }) => {
-      await hot.insertCertificate.execute(trx, values);
+    this.certificateWrites = new GroupCommit(store.db, async (trx, { values, touchBox, latestIdSeen }) => {
+      // The box's row first: two processes recording a certificate for one box are serialised here, and the
+      // second sees the first's. A request that raced another for the same key on another process (one issuer
+      // process serialises its own per box) answers the certificate recorded first; its own is never sent.
       if (touchBox) await hot.touchBox.execute(trx, { boxId: values.boxId, at: values.createdAt });
+      if (latestIdSeen !== undefined) {
+        if (!touchBox) await hot.lockBox.execute(trx, { boxId: values.boxId });
+        const { rows } = await hot.sameKeySince.execute(trx, { boxId: values.boxId, publicKeySha256: values.publicKeySha256, afterId: latestIdSeen });
+        const recorded = rows[0];
+        if (recorded) return storedFromRow(recorded);
+      }
+      await hot.insertCertificate.execute(trx, values);
+      return null;
     });
   }
 
@@ -322,17 +352,7 @@ export class IssuanceQueries {
   async storedCertificate(id: number): Promise<StoredCertificate | null> {
     const { rows } = await this.hot.storedCertificate.execute(this.db, { id });
     const row = rows[0];
-    if (!row) return null;
-    return {
-      serial: row.serial,
-      names: row.names.split(","),
-      chainPem: row.chain_pem,
-      notBefore: row.not_before,
-      notAfter: row.not_after,
-      renewAfter: row.renew_after,
-      publicKeySha256: row.public_key_sha256,
-      source: row.source,
-    };
+    return row ? storedFromRow(row) : null;
   }
 
   /** Moves a certificate's renewAfter (the CA's renewal information moved its window). */
@@ -342,10 +362,13 @@ export class IssuanceQueries {
 
   /**
    * Records an issued certificate; with `touchBox`, also sets the box's last_seen_at to `now`, in the same
-   * transaction. Resolves once committed; concurrent calls share a commit (group-commit.ts).
+   * transaction. Resolves once committed (concurrent calls share a commit: group-commit.ts) with null, or,
+   * when another process recorded a certificate for the same box and key since `latestIdSeen`, with that
+   * one, and this one is not recorded.
    */
-  insertCertificate(input: NewCertificate, options: { touchBox?: boolean } = {}): Promise<void> {
+  insertCertificate(input: NewCertificate, options: { touchBox?: boolean } = {}): Promise<StoredCertificate | null> {
     return this.certificateWrites.add({
+      latestIdSeen: input.latestIdSeen,
       values: {
         serial: input.serial,
         boxId: input.boxId,
@@ -366,4 +389,28 @@ export class IssuanceQueries {
   exclusively<T>(name: string, ttlMs: number, fn: () => Promise<T>, options: StoreLockOptions = {}): Promise<T> {
     return withStoreLock(this.db, name, ttlMs, fn, options);
   }
+}
+
+type CertificateRow = {
+  serial: string;
+  names: string;
+  chain_pem: string;
+  not_before: string;
+  not_after: string;
+  renew_after: string;
+  public_key_sha256: string;
+  source: string;
+};
+
+function storedFromRow(row: CertificateRow): StoredCertificate {
+  return {
+    serial: row.serial,
+    names: row.names.split(","),
+    chainPem: row.chain_pem,
+    notBefore: row.not_before,
+    notAfter: row.not_after,
+    renewAfter: row.renew_after,
+    publicKeySha256: row.public_key_sha256,
+    source: row.source,
+  };
 }

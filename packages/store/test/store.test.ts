@@ -130,6 +130,20 @@ test("the certificate path's statements run on PostgreSQL too", async () => {
     await registry.revokeCertificate(c);
     assert.equal(await queries.storedCertificate(state.latest!.id), null);
     assert.equal((await queries.issuanceState(uuid, "b", new Date(0))).latest!.publicKeySha256, `pk-${b}`);
+    // Two issuer processes record a certificate for one box and key at once: one row; the other is told it.
+    const other = await openStore(process.env.BOXCERT_TEST_POSTGRES_URL ?? server!.url);
+    try {
+      const seen = (await queries.issuanceState(uuid, "b", new Date(0))).latest!.id;
+      const racing = (s: string): NewCertificate => ({ ...certificate(s, 6), publicKeySha256: "pk-race", latestIdSeen: seen });
+      const answers = await Promise.all([queries.insertCertificate(racing(serial())), new IssuanceQueries(other).insertCertificate(racing(serial()))]);
+      const rows = await store.db.selectFrom("certificates").select("serial").where("public_key_sha256", "=", "pk-race").execute();
+      assert.equal(rows.length, 1, "one certificate recorded");
+      assert.deepEqual(answers.map((answer) => (answer === null ? "recorded" : answer.serial)).sort(), ["recorded", rows[0]!.serial].sort());
+      // Without the caller's view (latestIdSeen absent) nothing is checked: a tool may record what it likes.
+      assert.equal(await queries.insertCertificate({ ...racing(serial()), latestIdSeen: undefined }), null);
+    } finally {
+      await other.close();
+    }
     // The zone version triggers (plpgsql) move on box changes that dns answers from, and only those.
     const records = new ZoneRecords(store.db);
     const before = await records.version();
