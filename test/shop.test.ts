@@ -7,7 +7,8 @@
  * database refused; the router's DNS rebinding protection and its fix; the issuer blocked by a firewall
  * rule in the box; the box's address changing (the database's list follows).
  * Then the database's POS page in Chromium through @boxcert/web: rebinding protection (degraded over the
- * box's IP, then HTTPS back), local network access denied, and the README's screenshots.
+ * box's IP, then HTTPS back), local network access denied, and the README's screenshots. Last, a run
+ * stopped by a signal removes its namespaces (support/shop.ts).
  *
  * Needs root. Where the shop cannot be built the tests are reported as skipped with the reason, and
  * scripts/test.sh fails the run when anything was skipped.
@@ -15,6 +16,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { execFileSync, spawn } from "node:child_process";
 import { admin, embeddedRoot, ZONE } from "./support/system.ts";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { makeServerTls, ROOT, tempDir, waitFor } from "./support/processes.ts";
@@ -467,3 +469,24 @@ test("the subscription gets its IoT-box line after pairing: reloading the box's 
     await erp.stop();
   }
 });
+
+test("a run stopped by a signal (Ctrl-C, a CI job's timeout) leaves no namespace behind", options, async () => {
+  const script = `import { buildShop } from ${JSON.stringify(join(ROOT, "test/support/shop.ts"))}; console.log(JSON.stringify(buildShop().ns)); setInterval(() => {}, 1000);`;
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    const ns = await waitFor("the child's shop", async () => (out.includes("\n") ? (JSON.parse(out) as Record<string, string>) : null), 30_000);
+    assert.ok(namespaces().includes(ns.cloud!), "the shop was built");
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, by) => resolve(by)));
+    child.kill(signal);
+    assert.equal(await exited, signal, "the signal still ends the process");
+    const left = namespaces().filter((name) => Object.values(ns).includes(name));
+    assert.deepEqual(left, [], `${signal}: namespaces left behind`);
+  }
+});
+
+/** The network namespaces of this machine (`ip netns list`), by name. */
+function namespaces(): string[] {
+  return execFileSync("ip", ["netns", "list"]).toString().split("\n").map((line) => line.split(" ")[0]!).filter((name) => name !== "");
+}

@@ -33,6 +33,8 @@ export const SHOP = {
 
 export type Place = "cloud" | "router" | "box" | "pos";
 const PLACES: readonly Place[] = ["cloud", "router", "box", "pos"];
+/** The signals that end a test run early; the shop is removed before they take effect. */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /** Why the shop cannot be built here, or null when it can. */
 export function shopUnavailable(): string | null {
@@ -127,6 +129,15 @@ export function buildShop(): Shop {
     removeNamespaces(ns);
   };
   process.once("exit", onExit);
+  // A test run stopped by a signal (Ctrl-C, a CI job's timeout) ends without "exit" events: the namespaces
+  // would stay. Removed first, then the signal does what it would have done.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.removeListener("exit", onExit);
+    for (const other of STOP_SIGNALS) process.removeListener(other, onSignal);
+    onExit();
+    process.kill(process.pid, signal);
+  };
+  for (const signal of STOP_SIGNALS) process.once(signal, onSignal);
   try {
     addNamespaces(ns);
     wire(ns);
@@ -191,6 +202,7 @@ export function buildShop(): Shop {
     close: async () => {
       await Promise.allSettled(procs.map((proc) => proc.stop()));
       process.removeListener("exit", onExit);
+      for (const signal of STOP_SIGNALS) process.removeListener(signal, onSignal);
       removeNamespaces(ns);
       rmSync(work, { recursive: true, force: true });
     },

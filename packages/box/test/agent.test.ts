@@ -166,6 +166,27 @@ test("a certificate that is not for our key or names is refused (REQUEST_STATUS 
   await assert.rejects(stat(paths.https), { code: "ENOENT" });
 });
 
+test("a certificate for our key but other names than the enrollment's is refused (REQUEST_STATUS 200), nothing saved", async (t) => {
+  const issuer = await startTestIssuer();
+  // The first certificate request fails, so the box's pending key is known (the next attempt reuses it).
+  let csr: string | null = null;
+  issuer.override = (path, body) => {
+    if (path !== CERTIFICATE_PATH) return null;
+    csr = body.csr as string;
+    return { status: 503, body: { error: { code: "unavailable", message: "try later" } } };
+  };
+  const { box, paths } = await withBox(t, { issuer });
+  assert.equal((await box.checkNow()).certificate.errorCode, "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503");
+  assert.ok(csr, "the box sent a CSR");
+  const { spki } = await readCsr(csr);
+  const leaf = await issueLeaf(issuer.intermediate, { publicKey: spki, names: ["127-0-0-1.aaaaaaaaaaaaaaaa.boxcert.test", "*.aaaaaaaaaaaaaaaa.boxcert.test"] });
+  issuer.override = (path, body) => (path === CERTIFICATE_PATH ? { status: 200, body: { label: body.label, chain: leaf + issuer.intermediate.pem } } : null);
+  const status = await box.checkNow();
+  assert.equal(status.certificate.errorCode, "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 200");
+  assert.match(status.certificate.detail ?? "", /^the issued certificate names .*aaaaaaaaaaaaaaaa.*, not /, "refused for its names, not its key");
+  await assert.rejects(stat(paths.https), { code: "ENOENT" });
+});
+
 test("a failed renewal keeps the valid certificate served, shown as renewing with the error", async (t) => {
   const issuer = await startTestIssuer();
   issuer.renewFraction = 0; // due at once: every check renews

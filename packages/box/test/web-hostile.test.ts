@@ -10,6 +10,7 @@ import http from "node:http";
 import https from "node:https";
 import { readFile, writeFile } from "node:fs/promises";
 import { ConfigError, parseConnectionToken, parseServerUrl, readConfig, formatConnectionToken } from "../src/config.ts";
+import { isRefusalReason } from "@boxcert/shared";
 import { readAllLogs } from "../src/logs.ts";
 import { outcomeOf } from "../src/diagnostics/dns.ts";
 import { fill } from "../src/diagnostics/render.ts";
@@ -146,13 +147,15 @@ test("request values never match inherited names: ?notice=constructor and friend
   assert.equal((await logLines(fixture)).filter((line) => (line.level as number) >= 50).length, 0, "no error logged");
 });
 
-test("the other look-ups by a value from outside: a resolver's error code, a template's names", () => {
+test("the other look-ups by a value from outside: a resolver's error code, a template's names, an issuer's refusal reason", () => {
   for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
     assert.equal(outcomeOf(name), "error", `resolver code ${name}`);
     assert.equal(fill(`a {${name}} b`), "a  b", `template name ${name}`);
+    assert.equal(isRefusalReason(name), false, `issuer refusal reason ${name}`);
   }
   assert.equal(outcomeOf("ENOTFOUND"), "nxdomain");
   assert.equal(fill("{x}!", { x: "y" }), "y!");
+  assert.equal(isRefusalReason("database_not_production"), true);
 });
 
 test("a page that makes the browser send thousands of refused requests writes a few lines and one summary", async (t) => {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createPublicKey } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { classifyAnswer } from "../src/issuer-report.ts";
+import { classifyAnswer, REPORT_INTERVAL_MS } from "../src/issuer-report.ts";
 import { ENTERPRISE_CODE, PASSWORD, startTestErp, testPki } from "./helpers/fixture.ts";
 import { startFakeIssuer } from "./helpers/fake-issuer.ts";
 import { Browser } from "./helpers/browser.ts";
@@ -80,6 +80,24 @@ test("a failed report is logged, shown on the page and retried with the backoff 
   assert.ok(fixture.log.lines().some((line) => line.event === "issuer_report" && line.recorded === "production"));
   assert.ok(!fixture.log.text().includes(ENTERPRISE_CODE), "the subscription code is never logged");
   assert.match((await browser.get("/iot")).text, /The issuer records this database as production/);
+});
+
+test("after an answered report the next comes at the report interval (a day by default), signed again", async (t) => {
+  assert.equal(REPORT_INTERVAL_MS, 24 * 3600_000, "daily");
+  const { ca, tls } = await testPki();
+  const issuer = await startFakeIssuer(tls, () => ({ status: 200, body: { kind: "production", subscription: "in_progress" } }));
+  t.after(() => issuer.close());
+  const intervalMs = 400;
+  const fixture = await startTestErp({ issuerUrl: new URL(issuer.url), issuerCa: ca.pem, reportIntervalMs: intervalMs });
+  t.after(() => fixture.stop());
+  const reports = await waitFor("three reports", () => (issuer.reports.length >= 3 ? issuer.reports.slice(0, 3) : null));
+  assert.ok(reports.every((r) => r.signatureValid), "each report signed");
+  const times = reports.map((r) => Date.parse(String(r.body.timestamp)));
+  for (let i = 1; i < times.length; i++) {
+    // Not sooner than the interval after an answered report (the backoff is for failures only).
+    assert.ok(times[i]! - times[i - 1]! >= intervalMs - 50, `report ${i + 1} came ${times[i]! - times[i - 1]!} ms after the previous one`);
+  }
+  assert.equal(fixture.log.lines().filter((line) => line.event === "issuer_report_failed").length, 0);
 });
 
 test("the issuer's TLS is verified: without its CA the report fails as untrusted and nothing is sent", async (t) => {

@@ -146,6 +146,9 @@ test("the IoT page lists a registered box with its HTTPS address, days left and 
   assert.match(english.text, /<td class="name">Till &lt;1&gt;<\/td>/, "the name is escaped");
   assert.ok(english.text.includes(`<a href="${body.httpsUrl as string}" rel="noreferrer" target="_blank">`));
   assert.match(english.text, /class="days-left">41 days left</);
+  // Last seen (the registration's time) and the box's version, in their columns.
+  const seen = new Date(now).toISOString().replace("T", " ").replace(/:\d\d\.\d+Z$/, " UTC");
+  assert.ok(english.text.includes(`<td>${seen}</td><td>${body.version as string}</td>`), `last seen ${seen} and the version`);
   assert.ok(english.text.includes(`data-url="${body.httpsUrl as string}">Download logs</button>`));
   assert.match(english.text, /data-unreachable="The box cannot be reached from this device/);
   assert.match(english.text, /<script nonce="[^"]+" src="\/static\/iot\.js\?v=[0-9a-f]+"><\/script>/);
