@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import type { Command} from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import pino, { type Logger } from "pino";
-import { asArgument, formatHostPort, isZone, LOG_LEVELS, parseLogLevel, pinoLevel } from "@boxcert/shared";
+import { asArgument, formatHostPort, isZone, LOG_LEVELS, parseLogLevel, pinoLevel, startMetricsEndpoint, type HostPort, type RunningMetricsEndpoint } from "@boxcert/shared";
 import { isPostgresUrl, openStore, RegistryOperations, ZoneRecords, type Store } from "@boxcert/store";
 import { issuanceRecords } from "./issuance-records.ts";
 import { databaseReports } from "./database-report.ts";
@@ -14,6 +14,7 @@ import type { DnsServerAddress } from "./acme-dns-check.ts";
 import type { CertificateSource } from "./certificate-source.ts";
 import { buildIssuerApp, DEFAULT_MAX_IN_FLIGHT } from "./app.ts";
 import { parseDnsServer, parseLifetime, parseListen, parsePositiveInt } from "./options.ts";
+import { IssuerMetrics, prometheusText } from "./metrics.ts";
 
 export const DEFAULT_LIFETIME_MS = 90 * 86_400_000;
 export const DEFAULT_MAX_CERTS_PER_WEEK = 10;
@@ -39,6 +40,8 @@ export interface IssuerConfig {
   maxCertificatesPerWeek: number;
   /** POST requests in flight at most (--max-in-flight; DEFAULT_MAX_IN_FLIGHT when absent). */
   maxInFlight?: number;
+  /** Serve GET /metrics (Prometheus text) here (--metrics). */
+  metrics?: HostPort;
   logger: Logger;
   clock?: () => number;
 }
@@ -52,6 +55,10 @@ export interface RunningIssuer {
   /** The store the issuer opened, and what operators do to it (tests and the demo set up customers with it). */
   store: Store;
   operations: RegistryOperations;
+  /** What the process counted (served by --metrics when given). */
+  metrics: IssuerMetrics;
+  /** The --metrics endpoint's port, or null without --metrics. */
+  metricsPort: number | null;
   close(): Promise<void>;
 }
 
@@ -98,10 +105,15 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       }
     }
   }
+  const metrics = new IssuerMetrics();
   const store = await openStore(config.store, {
     backgroundCheckpoints: true,
-    onConnectionError: (error) => config.logger.warn({ event: "store_connection_lost", error: error.message }, "a store connection broke; the next request opens another"),
+    onConnectionError: (error) => {
+      metrics.recordStoreConnectionLost();
+      config.logger.warn({ event: "store_connection_lost", error: error.message }, "a store connection broke; the next request opens another");
+    },
   });
+  let endpoint: RunningMetricsEndpoint | null = null;
   try {
     const ca = await EmbeddedCa.loadOrCreate(keysDir);
     const source: CertificateSource =
@@ -112,6 +124,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
             zoneRecords: new ZoneRecords(store.db),
             dnsServers: config.acme.dnsServers,
             logger: config.logger,
+            metrics,
             ...(caBundlePem ? { caBundlePem } : {}),
             ...(config.acme.contact ? { contact: config.acme.contact } : {}),
           })
@@ -127,7 +140,12 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       logger: config.logger,
       ...(tls ? { tls } : {}),
       ...(config.maxInFlight !== undefined ? { maxInFlight: config.maxInFlight } : {}),
+      metrics,
     });
+    if (config.metrics) {
+      endpoint = await startMetricsEndpoint({ ...config.metrics, text: () => prometheusText(metrics.snapshot()), logger: config.logger });
+      config.logger.info({ metrics: formatHostPort({ host: config.metrics.host, port: endpoint.port }) }, "issuer metrics at GET /metrics");
+    }
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.listen.port;
@@ -141,12 +159,17 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       source,
       store,
       operations: new RegistryOperations(store),
+      metrics,
+      metricsPort: endpoint?.port ?? null,
       async close() {
-        await app.close();
+        await Promise.all([app.close(), endpoint?.close()]);
+        metrics.close();
         await store.close();
       },
     };
   } catch (err) {
+    await endpoint?.close();
+    metrics.close();
     await store.close();
     throw err;
   }
@@ -240,6 +263,7 @@ export function registerIssuerCommand(program: Command): void {
     .option("--cert-lifetime <duration>", "lifetime of embedded-CA certificates (90d, 12h, 5m)", asArgument(parseLifetime), DEFAULT_LIFETIME_MS)
     .option("--max-certs-per-week <n>", "certificates one label may get in a rolling week", parsePositiveInt, DEFAULT_MAX_CERTS_PER_WEEK)
     .option("--max-in-flight <n>", "requests in flight at most; beyond, 503 busy with Retry-After at once", parsePositiveInt, DEFAULT_MAX_IN_FLIGHT)
+    .option("--metrics <host:port>", "serve GET /metrics (Prometheus text) on this address", asArgument(parseListen))
     .addOption(new Option("--log-level <level>", `${LOG_LEVELS.join(", ")} (warn is read as warning)`).argParser(asArgument(parseLogLevel)).default("info"))
     .action(async (opts) => {
       const logger = pino({ level: pinoLevel(opts.logLevel), base: { component: "issuer" } });
@@ -258,6 +282,7 @@ export function registerIssuerCommand(program: Command): void {
         lifetimeMs: opts.certLifetime,
         maxCertificatesPerWeek: opts.maxCertsPerWeek,
         maxInFlight: opts.maxInFlight,
+        ...(opts.metrics ? { metrics: opts.metrics } : {}),
         logger,
       });
       const stop = () => {
