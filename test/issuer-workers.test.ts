@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { certificateNames } from "@boxcert/shared";
-import { boxcert, tempDir, waitFor } from "./support/processes.ts";
+import { boxcert, freePort, tempDir, waitFor } from "./support/processes.ts";
 import { admin, customer, startIssuerProcess, ZONE } from "./support/system.ts";
 import { enroll, makeCsr, makeTlsKey, requestCertificate, scriptedBox } from "./support/box-client.ts";
 
@@ -52,7 +52,8 @@ async function certify(url: string, store: string, code: string, count: number):
 }
 
 test("two workers share the port, issue on one store, survive a worker's SIGKILL, and stop with the primary", async () => {
-  const issuer = await startIssuerProcess({ extra: ["--workers", "2", "--log-level", "debug"] });
+  const metricsPort = await freePort();
+  const issuer = await startIssuerProcess({ extra: ["--workers", "2", "--log-level", "debug", "--metrics", `127.0.0.1:${metricsPort}`] });
   stops.push(() => issuer.proc.stop());
   const primary = issuer.proc.child.pid!;
   await waitFor("the primary's issuer listening line", async () => /"msg":"issuer listening"/.test(issuer.proc.output()), 30_000);
@@ -74,6 +75,17 @@ test("two workers share the port, issue on one store, survive a worker's SIGKILL
   assert.equal(issuedBy.size, 2, `both workers issued certificates (workers seen: ${[...issuedBy].join(", ")})`);
   const stored = (await admin(issuer.store, "cert", "list")) as unknown[];
   assert.equal(stored.length, 24);
+
+  // One scrape of the primary sums the workers' counters and keeps each worker's own gauges apart.
+  const scraped = await waitFor("the primary's metrics endpoint", async () => {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => null);
+    return res?.ok ? res.text() : null;
+  });
+  const sum = (pattern: RegExp) => [...scraped.matchAll(pattern)].reduce((total, m) => total + Number(m[1]), 0);
+  assert.equal(sum(/^boxcert_issuer_certificates_total\{[^}]*reused="false"[^}]*\} (\d+)$/gm), 24, scraped);
+  assert.equal(sum(/^boxcert_issuer_requests_total\{route="certificate",outcome="ok"[^}]*\} (\d+)$/gm), 24, scraped);
+  const workerLabels = new Set([...scraped.matchAll(/^boxcert_issuer_resident_memory_bytes\{worker="(\d+)"\}/gm)].map((m) => m[1]));
+  assert.equal(workerLabels.size, 2, `each worker's memory apart: ${[...workerLabels].join(", ")}`);
 
   // A worker killed outright: the other goes on answering, and the primary starts a replacement.
   process.kill(workers[0]!, "SIGKILL");

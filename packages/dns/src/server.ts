@@ -4,13 +4,14 @@
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from "node:dgram";
 import { createServer as createTcpServer, isIPv6, type Server as TcpServer, type Socket } from "node:net";
-import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import type { Logger } from "pino";
 import { answer as answerQuery } from "./answer.ts";
 import type { Answer, DnsConfig, QuerySource, ZoneSnapshot } from "./zone.ts";
 import { DEFAULT_TCP_LIMITS, tcpConnections, type Responder, type TcpCloseRecorder, type TcpLimits } from "./tcp.ts";
 
 export { DEFAULT_TCP_LIMITS, TCP_CLOSE_REASONS, type TcpCloseReason, type TcpCloseRecorder, type TcpLimits } from "./tcp.ts";
+/** The metrics endpoint is shared with the issuer (its `--metrics`). */
+export { startMetricsEndpoint, type RunningMetricsEndpoint } from "@boxcert/shared";
 
 /** Where the server reads the zone from: the store loader in production, a static object in tests. */
 export interface ZoneSource {
@@ -159,43 +160,3 @@ export async function startDnsServer(options: DnsServerOptions): Promise<Running
   };
 }
 
-export interface RunningMetricsEndpoint {
-  port: number;
-  close(): Promise<void>;
-}
-
-/** `GET /metrics` in Prometheus text format; everything else 404. Plain node:http: one route needs no framework. */
-export async function startMetricsEndpoint(options: { host: string; port: number; text: () => string; logger: Logger }): Promise<RunningMetricsEndpoint> {
-  const server: HttpServer = createHttpServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    if (path !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) {
-      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found: GET /metrics\n");
-      return;
-    }
-    let body: string;
-    try {
-      body = options.text();
-    } catch (err) {
-      options.logger.warn({ err }, "building the metrics text failed");
-      res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end("metrics unavailable\n");
-      return;
-    }
-    res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-    res.end(req.method === "HEAD" ? undefined : body);
-  });
-  server.requestTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (err) => reject(new Error(`binding the metrics endpoint ${options.host}:${options.port}: ${err.message}`, { cause: err })));
-    server.listen({ host: options.host, port: options.port }, () => resolve());
-  });
-  server.on("error", (err) => options.logger.warn({ err }, "metrics endpoint error"));
-  const address = server.address();
-  return {
-    port: typeof address === "object" && address ? address.port : options.port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}

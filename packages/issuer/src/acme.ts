@@ -25,6 +25,7 @@ import {
 } from "./certificate-source.ts";
 import type { ZoneRecords } from "@boxcert/store";
 import { waitForTxtValues, type DnsServerAddress } from "./acme-dns-check.ts";
+import type { IssuerMetricsRecorder } from "./metrics.ts";
 import { certificateId, defaultAcmeWindow, leafOf, parseRenewalInfo, RENEWAL_INFO_RETRY_DEFAULT_MS, type RenewalInfo } from "./acme-renewal-info.ts";
 
 export const ACME_FOLDER = "acme";
@@ -80,6 +81,8 @@ export interface AcmeSourceOptions {
   now?: () => Date;
   /** [0, 1): where in the renewal window renewAfter falls; injected for tests. */
   random?: () => number;
+  /** Counts each order's end by CA (the directory URL's host) and outcome (metrics.ts). */
+  metrics?: Pick<IssuerMetricsRecorder, "recordAcmeOrder">;
 }
 
 let problemInterceptorInstalled = false;
@@ -205,6 +208,8 @@ function pemCertificates(pem: string): string[] {
 /** A directory's state in this process: its client (once registered) and a rate limit's end. */
 class AcmeDirectory {
   readonly name: string;
+  /** The directory URL's host: the CA's label in metrics (bounded: directories come from flags). */
+  readonly host: string;
   private client: acme.Client | undefined;
   /** Set from a rateLimited answer's Retry-After: the directory is not asked before then. */
   limitedUntil = 0;
@@ -212,7 +217,8 @@ class AcmeDirectory {
   private meta: { renewalInfo: string | null; caaIdentities: string[]; externalAccountRequired: boolean } | undefined;
 
   constructor(readonly options: AcmeDirectoryOptions, private readonly accountKey: string, private readonly source: AcmeSourceOptions) {
-    this.name = `acme:${new URL(options.url).host}`;
+    this.host = new URL(options.url).host;
+    this.name = `acme:${this.host}`;
   }
 
   /** The directory document (acme-client caches it); what RFC 8555 §7.1.1 and RFC 9773 add to it. */
@@ -390,22 +396,27 @@ export class AcmeSource implements CertificateSource, ExclusivePerBox, ReplacesP
     }
   }
 
+  /** One order at one directory, from its account to the certificate: where an order ends, and is counted. */
   private async issueFrom(directory: AcmeDirectory, request: IssueRequest): Promise<IssuedCertificate> {
+    const metrics = this.options.metrics;
     try {
+      let issued: IssuedCertificate;
       try {
-        return await this.order(directory, request, await directory.account());
+        issued = await this.order(directory, request, await directory.account());
       } catch (err) {
         if (!(err instanceof AcmeProblemError && err.type === `${PROBLEM}accountDoesNotExist`)) throw err;
         // A CA that forgot the account (a restarted Pebble): register again, once.
         this.options.logger.warn({ directory: directory.options.url }, "the CA no longer knows the ACME account: registering again");
         directory.forgetAccount();
-        return await this.order(directory, request, await directory.account());
+        issued = await this.order(directory, request, await directory.account());
       }
+      metrics?.recordAcmeOrder(directory.host, "valid");
+      return issued;
     } catch (err) {
       const classified = this.classify(err, request, directory);
-      if (classified instanceof SourceUnavailableError && err instanceof AcmeProblemError && (err.type === `${PROBLEM}rateLimited` || err.status === 429)) {
-        directory.limitedUntil = this.now().getTime() + classified.retryAfterSeconds * 1000;
-      }
+      const rateLimited = classified instanceof SourceUnavailableError && err instanceof AcmeProblemError && (err.type === `${PROBLEM}rateLimited` || err.status === 429);
+      if (rateLimited) directory.limitedUntil = this.now().getTime() + classified.retryAfterSeconds * 1000;
+      metrics?.recordAcmeOrder(directory.host, rateLimited ? "rate_limited" : classified instanceof SourceRefusedError ? "ca_refused" : "ca_unavailable");
       throw classified;
     }
   }

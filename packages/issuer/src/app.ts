@@ -23,6 +23,7 @@ import {
 } from "@boxcert/shared";
 import { Issuance, type Outcome, type IssuanceOptions, type SignedInput } from "./issuance.ts";
 import { DatabaseReporting, type DatabaseReportInput, type DatabaseReports } from "./database-report.ts";
+import { isStoreFailure, routeOf, type IssuerMetricsRecorder, type RequestOutcome } from "./metrics.ts";
 
 export interface IssuerAppOptions extends Omit<IssuanceOptions, "logger"> {
   logger: Logger;
@@ -32,6 +33,8 @@ export interface IssuerAppOptions extends Omit<IssuanceOptions, "logger"> {
   tls?: { cert: string; key: string };
   /** POST requests in flight at most (--max-in-flight); beyond, `busy` at once. DEFAULT_MAX_IN_FLIGHT when absent. */
   maxInFlight?: number;
+  /** Counts every answer (busy ones too), its latency, the certificates handed out and requests in flight (metrics.ts). */
+  metrics?: IssuerMetricsRecorder;
 }
 
 /**
@@ -47,6 +50,8 @@ export const BUSY_RETRY_AFTER_S = 5;
 declare module "fastify" {
   interface FastifyRequest {
     rawBody?: Buffer;
+    /** How the request ended, as the metrics count it; set where the answer is picked. */
+    outcome?: RequestOutcome;
   }
 }
 
@@ -91,14 +96,20 @@ const databaseReportSchema = {
 function send<T>(reply: FastifyReply, outcome: Outcome<T>): FastifyReply {
   switch (outcome.kind) {
     case "ok":
+      reply.request.outcome = OK;
       return reply.code(200).send(outcome.body);
     case "refused":
+      reply.request.outcome = { kind: "refused", reason: outcome.reason };
       return reply.code(REFUSALS[outcome.reason].status).send({ refusal: { reason: outcome.reason, message: outcome.message } });
     case "error":
+      reply.request.outcome = { kind: "error", code: outcome.code };
       if (outcome.retryAfterSeconds !== undefined) reply.header("retry-after", String(outcome.retryAfterSeconds));
       return reply.code(ISSUER_ERRORS[outcome.code].status).send({ error: { code: outcome.code, message: outcome.message } });
   }
 }
+
+const OK: RequestOutcome = { kind: "ok" };
+const BUSY: RequestOutcome = { kind: "error", code: "busy" };
 
 /** The body is not JSON: answered as bad_json, not as fastify's generic 400. */
 class BadJsonError extends Error {
@@ -139,11 +150,13 @@ function reportInput(request: FastifyRequest, body: DatabaseReport): DatabaseRep
 }
 
 /** Counts POSTs from their first byte to their connection's answer (or close); answers `busy` beyond `max`. */
-function limitInFlight(app: FastifyInstance, max: number): void {
+function limitInFlight(app: FastifyInstance, max: number, metrics: IssuerMetricsRecorder | undefined): void {
   let inFlight = 0;
+  metrics?.observeInFlight(() => inFlight, max);
   app.addHook("onRequest", async (request, reply) => {
     if (request.method !== "POST") return;
     if (inFlight >= max) {
+      request.outcome = BUSY;
       // The body stays unread: the connection closes after the answer rather than reading it.
       return reply
         .code(ISSUER_ERRORS.busy.status)
@@ -153,6 +166,21 @@ function limitInFlight(app: FastifyInstance, max: number): void {
     }
     inFlight++;
     reply.raw.once("close", () => inFlight--);
+  });
+}
+
+const NOT_FOUND: RequestOutcome = { kind: "error", code: "not_found" };
+const INTERNAL_ERROR: RequestOutcome = { kind: "error", code: "internal_error" };
+
+/**
+ * Every answer counted once, when it was sent, by route and outcome, with its latency. An answer no
+ * handler labelled (fastify's own) is counted ok below 400 and internal_error above; a request whose client
+ * went away before its answer is not counted (it got none).
+ */
+function countAnswers(app: FastifyInstance, metrics: IssuerMetricsRecorder): void {
+  app.addHook("onResponse", async (request, reply) => {
+    const outcome = request.outcome ?? (reply.statusCode < 400 ? OK : INTERNAL_ERROR);
+    metrics.recordRequest(routeOf(request.routeOptions.url), outcome, reply.elapsedTime / 1000);
   });
 }
 
@@ -166,7 +194,8 @@ export function buildIssuerApp(options: IssuerAppOptions): FastifyInstance {
     ...(options.tls ? { https: tlsServerOptions(options.tls.cert, options.tls.key) } : {}),
   }) as unknown as FastifyInstance;
   const issuance = new Issuance(options);
-  limitInFlight(app, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+  limitInFlight(app, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, options.metrics);
+  if (options.metrics) countAnswers(app, options.metrics);
   const reporting = new DatabaseReporting({ databases: options.databases, clock: options.clock, logger: options.logger });
 
   // Signatures cover the exact body bytes, so the JSON parser keeps them; nothing but JSON is accepted.
@@ -183,24 +212,31 @@ export function buildIssuerApp(options: IssuerAppOptions): FastifyInstance {
   app.setErrorHandler((err: FastifyError & { validation?: unknown }, request, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) {
+      request.outcome = INTERNAL_ERROR;
+      if (isStoreFailure(err)) options.metrics?.recordStoreError();
       request.log.error({ err, url: request.url }, "issuer request failed");
       return reply.code(status).send({ error: { code: "internal_error" satisfies IssuerErrorCode, message: "the issuer failed to handle the request; it was logged" } });
     }
     const code = requestErrorCode(err);
+    request.outcome = { kind: "error", code };
     const message = err.validation ? `invalid request: ${err.message}` : err.message;
     return reply.code(status).send({ error: { code, message } });
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(ISSUER_ERRORS.not_found.status).send({ error: { code: "not_found" satisfies IssuerErrorCode, message: `no such endpoint: ${request.method} ${request.url.slice(0, 200)}` } }),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    request.outcome = NOT_FOUND;
+    return reply.code(ISSUER_ERRORS.not_found.status).send({ error: { code: "not_found" satisfies IssuerErrorCode, message: `no such endpoint: ${request.method} ${request.url.slice(0, 200)}` } });
+  });
 
   app.get("/healthz", async () => ({ ok: true }));
   app.post<{ Body: EnrollRequest }>(ENROLL_PATH, { schema: { body: enrollSchema } }, async (request, reply) =>
     send(reply, await issuance.enroll(signedInput(request, request.body))),
   );
-  app.post<{ Body: CertificateRequest }>(CERTIFICATE_PATH, { schema: { body: certificateSchema } }, async (request, reply) =>
-    send(reply, await issuance.certificate({ ...signedInput(request, request.body), label: request.body.label, csr: request.body.csr })),
-  );
+  const sourceKind = options.source.name.startsWith("acme") ? "acme" : "embedded";
+  app.post<{ Body: CertificateRequest }>(CERTIFICATE_PATH, { schema: { body: certificateSchema } }, async (request, reply) => {
+    const outcome = await issuance.certificate({ ...signedInput(request, request.body), label: request.body.label, csr: request.body.csr });
+    if (outcome.kind === "ok") options.metrics?.recordCertificate(sourceKind, outcome.body.reused);
+    return send(reply, outcome);
+  });
   app.post<{ Body: DatabaseReport }>(DATABASE_PATH, { schema: { body: databaseReportSchema } }, async (request, reply) =>
     send(reply, await reporting.report(reportInput(request, request.body))),
   );

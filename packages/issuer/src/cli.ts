@@ -5,7 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import type { Command} from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import pino, { type Logger } from "pino";
-import { asArgument, formatHostPort, isZone, LOG_LEVELS, parseLogLevel, pinoLevel } from "@boxcert/shared";
+import { asArgument, formatHostPort, isZone, LOG_LEVELS, parseLogLevel, pinoLevel, startMetricsEndpoint, type HostPort, type RunningMetricsEndpoint } from "@boxcert/shared";
 import { isPostgresUrl, openStore, RegistryOperations, ZoneRecords, type Store } from "@boxcert/store";
 import { issuanceRecords } from "./issuance-records.ts";
 import { databaseReports } from "./database-report.ts";
@@ -14,8 +14,9 @@ import { AcmeSource, type AcmeDirectoryOptions } from "./acme.ts";
 import type { DnsServerAddress } from "./acme-dns-check.ts";
 import type { CertificateSource } from "./certificate-source.ts";
 import { buildIssuerApp, DEFAULT_MAX_IN_FLIGHT } from "./app.ts";
-import { DEFAULT_WORKERS, isIssuerWorker, reportListening, superviseWorkers } from "./workers.ts";
+import { answerMetricsRequests, DEFAULT_WORKERS, gatherWorkerMetrics, isIssuerWorker, reportListening, superviseWorkers } from "./workers.ts";
 import { parseDnsServer, parseLifetime, parseListen, parsePositiveInt } from "./options.ts";
+import { IssuerMetrics, mergeSnapshots, prometheusText } from "./metrics.ts";
 
 export const DEFAULT_LIFETIME_MS = 90 * 86_400_000;
 export const DEFAULT_MAX_CERTS_PER_WEEK = 10;
@@ -41,10 +42,15 @@ export interface IssuerConfig {
   maxCertificatesPerWeek: number;
   /** POST requests in flight at most (--max-in-flight; DEFAULT_MAX_IN_FLIGHT when absent). */
   maxInFlight?: number;
+  /** Serve GET /metrics (Prometheus text) here (--metrics). */
+  metrics?: HostPort;
   logger: Logger;
   clock?: () => number;
-  /** A worker of several (--workers): "issuer listening" is the primary's line, the worker's is debug. */
-  quiet?: boolean;
+  /**
+   * The cluster worker id when this is one worker of several (--workers): its metrics carry it as their
+   * `worker` label and go to the primary, which serves --metrics; "issuer listening" is the primary's line.
+   */
+  worker?: number;
 }
 
 export interface RunningIssuer {
@@ -56,6 +62,10 @@ export interface RunningIssuer {
   /** The store the issuer opened, and what operators do to it (tests and the demo set up customers with it). */
   store: Store;
   operations: RegistryOperations;
+  /** What the process counted (served by --metrics when given). */
+  metrics: IssuerMetrics;
+  /** The --metrics endpoint's port, or null without --metrics. */
+  metricsPort: number | null;
   close(): Promise<void>;
 }
 
@@ -125,10 +135,15 @@ export async function prepareIssuer(config: IssuerConfig): Promise<void> {
 
 export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> {
   const { tls, keysDir, caBundlePem } = readIssuerFiles(config);
+  const metrics = new IssuerMetrics(config.worker !== undefined ? { worker: String(config.worker) } : {});
   const store = await openStore(config.store, {
     backgroundCheckpoints: true,
-    onConnectionError: (error) => config.logger.warn({ event: "store_connection_lost", error: error.message }, "a store connection broke; the next request opens another"),
+    onConnectionError: (error) => {
+      metrics.recordStoreConnectionLost();
+      config.logger.warn({ event: "store_connection_lost", error: error.message }, "a store connection broke; the next request opens another");
+    },
   });
+  let endpoint: RunningMetricsEndpoint | null = null;
   try {
     const ca = await EmbeddedCa.loadOrCreate(keysDir);
     const source: CertificateSource =
@@ -139,6 +154,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
             zoneRecords: new ZoneRecords(store.db),
             dnsServers: config.acme.dnsServers,
             logger: config.logger,
+            metrics,
             ...(caBundlePem ? { caBundlePem } : {}),
             ...(config.acme.contact ? { contact: config.acme.contact } : {}),
           })
@@ -154,12 +170,19 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       logger: config.logger,
       ...(tls ? { tls } : {}),
       ...(config.maxInFlight !== undefined ? { maxInFlight: config.maxInFlight } : {}),
+      metrics,
     });
+    if (config.worker !== undefined) answerMetricsRequests(() => metrics.snapshot());
+    else if (config.metrics) {
+      endpoint = await startMetricsEndpoint({ ...config.metrics, text: () => prometheusText(metrics.snapshot()), logger: config.logger });
+      config.logger.info({ metrics: formatHostPort({ host: config.metrics.host, port: endpoint.port }) }, "issuer metrics at GET /metrics");
+    }
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.listen.port;
     const url = `${tls ? "https" : "http"}://${formatHostPort({ host: config.listen.host, port })}`;
-    config.logger[config.quiet ? "debug" : "info"]({ url, zone: config.zone, store: store.location, keysDir, ca: source.name }, config.quiet ? "issuer worker started" : "issuer listening");
+    const worker = config.worker !== undefined;
+    config.logger[worker ? "debug" : "info"]({ url, zone: config.zone, store: store.location, keysDir, ca: source.name }, worker ? "issuer worker started" : "issuer listening");
     if (!tls) config.logger.warn("the issuer serves plain HTTP (--plain-http): use it only on loopback or for tests");
     return {
       url,
@@ -168,12 +191,17 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       source,
       store,
       operations: new RegistryOperations(store),
+      metrics,
+      metricsPort: endpoint?.port ?? null,
       async close() {
-        await app.close();
+        await Promise.all([app.close(), endpoint?.close()]);
+        metrics.close();
         await store.close();
       },
     };
   } catch (err) {
+    await endpoint?.close();
+    metrics.close();
     await store.close();
     throw err;
   }
@@ -267,6 +295,7 @@ export function registerIssuerCommand(program: Command): void {
     .option("--cert-lifetime <duration>", "lifetime of embedded-CA certificates (90d, 12h, 5m)", asArgument(parseLifetime), DEFAULT_LIFETIME_MS)
     .option("--max-certs-per-week <n>", "certificates one label may get in a rolling week", parsePositiveInt, DEFAULT_MAX_CERTS_PER_WEEK)
     .option("--max-in-flight <n>", "requests in flight at most; beyond, 503 busy with Retry-After at once", parsePositiveInt, DEFAULT_MAX_IN_FLIGHT)
+    .option("--metrics <host:port>", "serve GET /metrics (Prometheus text) on this address", asArgument(parseListen))
     .addOption(new Option("--log-level <level>", `${LOG_LEVELS.join(", ")} (warn is read as warning)`).argParser(asArgument(parseLogLevel)).default("info"))
     .option("--workers <n>", "worker processes sharing the port (one per core by default; 1: a single process)", parsePositiveInt, DEFAULT_WORKERS)
     .action(async (opts) => {
@@ -288,18 +317,27 @@ export function registerIssuerCommand(program: Command): void {
         lifetimeMs: opts.certLifetime,
         maxCertificatesPerWeek: opts.maxCertsPerWeek,
         maxInFlight: opts.maxInFlight,
+        ...(opts.metrics ? { metrics: opts.metrics } : {}),
         logger,
       };
       if (workers > 1 && !worker) {
         await prepareIssuer(config);
+        let endpoint: RunningMetricsEndpoint | null = null;
         await superviseWorkers({
           workers,
           logger,
-          onListening: (url) => logger.info({ url, zone: config.zone, workers }, "issuer listening"),
+          onListening: async (url) => {
+            logger.info({ url, zone: config.zone, workers }, "issuer listening");
+            if (!config.metrics) return;
+            // The primary serves the workers' metrics, summed (each worker's own gauges apart, by `worker`).
+            endpoint = await startMetricsEndpoint({ ...config.metrics, text: async () => prometheusText(mergeSnapshots(await gatherWorkerMetrics())), logger });
+            logger.info({ metrics: formatHostPort({ host: config.metrics.host, port: endpoint.port }) }, "issuer metrics at GET /metrics");
+          },
         });
+        await (endpoint as RunningMetricsEndpoint | null)?.close();
         return;
       }
-      const issuer = await startIssuer({ ...config, quiet: worker });
+      const issuer = await startIssuer({ ...config, ...(worker ? { worker: cluster.worker!.id } : {}) });
       if (worker) reportListening(issuer.url);
       const stop = () => {
         void issuer.close().then(() => process.exit(0));

@@ -12,6 +12,7 @@
 import cluster, { type Worker } from "node:cluster";
 import { availableParallelism } from "node:os";
 import type { Logger } from "pino";
+import type { MetricsSnapshot } from "./metrics.ts";
 
 /** One worker per core unless the operator says otherwise. */
 export const DEFAULT_WORKERS = availableParallelism();
@@ -22,18 +23,64 @@ const CRASH_WINDOW_MS = 60_000;
 /** How long workers get to finish their requests at shutdown before they are killed. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
+/** How long the primary waits for a worker's metrics at a scrape; a worker that does not answer is left out. */
+const METRICS_WAIT_MS = 2000;
+
 /** What a worker tells the primary. */
-export type WorkerReport = { type: "listening"; url: string };
+export type WorkerReport = { type: "listening"; url: string } | { type: "metrics"; id: number; snapshot: MetricsSnapshot };
 
 export interface SupervisorOptions {
   workers: number;
   logger: Logger;
   /** Called once every worker listens (the first time). */
-  onListening?: (url: string) => void;
+  onListening?: (url: string) => void | Promise<void>;
 }
 
 function isWorkerReport(message: unknown): message is WorkerReport {
-  return typeof message === "object" && message !== null && (message as { type?: unknown }).type === "listening";
+  const type = typeof message === "object" && message !== null ? (message as { type?: unknown }).type : undefined;
+  return type === "listening" || type === "metrics";
+}
+
+/** Scrapes waiting for workers' answers, by request id (primary side). */
+const metricsWaiting = new Map<number, (snapshot: MetricsSnapshot | null) => void>();
+let nextMetricsRequest = 1;
+
+/**
+ * Runs in the primary at a scrape: asks every live worker for its metrics snapshot over the cluster's IPC
+ * channel and returns those that answered within METRICS_WAIT_MS.
+ */
+export async function gatherWorkerMetrics(): Promise<MetricsSnapshot[]> {
+  const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+  const answers = await Promise.all(
+    workers.map(
+      (worker) =>
+        new Promise<MetricsSnapshot | null>((resolve) => {
+          const id = nextMetricsRequest++;
+          const timer = setTimeout(() => {
+            metricsWaiting.delete(id);
+            resolve(null);
+          }, METRICS_WAIT_MS);
+          metricsWaiting.set(id, (snapshot) => {
+            clearTimeout(timer);
+            metricsWaiting.delete(id);
+            resolve(snapshot);
+          });
+          worker.send({ type: "metrics?", id }, (err: Error | null) => {
+            if (err) metricsWaiting.get(id)?.(null);
+          });
+        }),
+    ),
+  );
+  return answers.filter((a): a is MetricsSnapshot => a !== null);
+}
+
+/** Runs in a worker: answers the primary's metrics requests with `snapshot()`. */
+export function answerMetricsRequests(snapshot: () => MetricsSnapshot): void {
+  process.on("message", (message: unknown) => {
+    const request = message as { type?: unknown; id?: unknown };
+    if (request?.type !== "metrics?" || typeof request.id !== "number") return;
+    process.send?.({ type: "metrics", id: request.id, snapshot: snapshot() } satisfies WorkerReport);
+  });
 }
 
 /**
@@ -58,11 +105,15 @@ export function superviseWorkers(options: SupervisorOptions): Promise<void> {
       const worker = cluster.fork();
       worker.on("message", (message: unknown) => {
         if (!isWorkerReport(message)) return;
+        if (message.type === "metrics") {
+          metricsWaiting.get(message.id)?.(message.snapshot);
+          return;
+        }
         listening.add(worker.id);
         logger.debug({ worker: worker.id, pid: worker.process.pid }, "issuer worker listening");
         if (!started && listening.size >= options.workers) {
           started = true;
-          options.onListening?.(message.url);
+          Promise.resolve(options.onListening?.(message.url)).catch((err: Error) => fail(err.message));
         }
       });
       return worker;

@@ -120,6 +120,13 @@ async function acmeIssuer(directoryUrl: string | string[], dir = mkdtempSync(joi
   return { issuer, dir };
 }
 
+/** The issuer's ACME order counts (metrics.ts), as "ca outcome" → count. */
+function acmeOrders(issuer: RunningIssuer): Record<string, number> {
+  const family = issuer.metrics.snapshot().families.find((f) => f.name === "boxcert_issuer_acme_orders_total");
+  assert.ok(family && family.type === "counter");
+  return Object.fromEntries(family.samples.map((s) => [`${s.labels["ca"]} ${s.labels["outcome"]}`, s.value]));
+}
+
 /** A new eligible box asks for its first certificate. */
 async function ask(issuer: RunningIssuer) {
   const code = `ACME-${randomUUID().slice(0, 8)}`;
@@ -144,6 +151,7 @@ test("CA unreachable: 503 ca_unavailable with Retry-After, quickly (no acme-clie
     assert.match(answer.json.error!.message, /ECONNREFUSED/);
     assert.equal(answer.headers.get("retry-after"), "60");
     assert.ok(Date.now() - started < 3000, `answered in ${Date.now() - started} ms`);
+    assert.deepEqual(acmeOrders(issuer), { [`127.0.0.1:${port} ca_unavailable`]: 1 });
   } finally {
     await issuer.close();
   }
@@ -247,6 +255,9 @@ test("several directories: the next is asked when one rate-limits or refuses; a 
     assert.equal(second.status, 503);
     assert.match(second.json.error!.message, /not today.*rate-limited until/);
     assert.deepEqual({ a: ordersSeen["/a"], b: ordersSeen["/b"] }, { a: before.a + 1, b: before.b + 2 });
+    // Counted by the directory's host (both scripted CAs share one); a skipped directory is no order.
+    const host = new URL(acmeBase).host;
+    assert.deepEqual(acmeOrders(issuer), { [`${host} rate_limited`]: 1, [`${host} ca_refused`]: 2 });
 
     // The dns component's CAA records name both CAs (meta.caaIdentities, published at start).
     await (issuer.source as AcmeSource).caaPublished;

@@ -13,3 +13,4 @@ export * from "./web-security.ts";
 export * from "./attempt-limiter.ts";
 export * from "./language.ts";
 export * from "./package-files.ts";
+export * from "./metrics-endpoint.ts";
