@@ -23,6 +23,7 @@ import {
 } from "@boxcert/shared";
 import { Issuance, type Outcome, type IssuanceOptions, type SignedInput } from "./issuance.ts";
 import { DatabaseReporting, type DatabaseReportInput, type DatabaseReports } from "./database-report.ts";
+import { storeOutageHandling } from "./store-outage.ts";
 
 export interface IssuerAppOptions extends Omit<IssuanceOptions, "logger"> {
   logger: Logger;
@@ -180,7 +181,10 @@ export function buildIssuerApp(options: IssuerAppOptions): FastifyInstance {
     }
   });
 
+  const storeUnavailable = storeOutageHandling(app, options.logger);
   app.setErrorHandler((err: FastifyError & { validation?: unknown }, request, reply) => {
+    const unavailable = storeUnavailable(err, reply);
+    if (unavailable) return unavailable;
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) {
       request.log.error({ err, url: request.url }, "issuer request failed");
