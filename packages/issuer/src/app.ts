@@ -24,6 +24,7 @@ import {
 import { Issuance, type Outcome, type IssuanceOptions, type SignedInput } from "./issuance.ts";
 import { DatabaseReporting, type DatabaseReportInput, type DatabaseReports } from "./database-report.ts";
 import { isStoreFailure, routeOf, type IssuerMetricsRecorder, type RequestOutcome } from "./metrics.ts";
+import { storeOutageHandling } from "./store-outage.ts";
 
 export interface IssuerAppOptions extends Omit<IssuanceOptions, "logger"> {
   logger: Logger;
@@ -209,7 +210,14 @@ export function buildIssuerApp(options: IssuerAppOptions): FastifyInstance {
     }
   });
 
+  const storeUnavailable = storeOutageHandling(app, options.logger);
   app.setErrorHandler((err: FastifyError & { validation?: unknown }, request, reply) => {
+    const unavailable = storeUnavailable(err, reply);
+    if (unavailable) {
+      request.outcome = { kind: "error", code: "store_unavailable" };
+      options.metrics?.recordStoreError();
+      return unavailable;
+    }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) {
       request.outcome = INTERNAL_ERROR;

@@ -296,22 +296,32 @@ export class Issuance {
     };
     // last_seen_at is kept to LAST_SEEN_RESOLUTION_MS: a box renewing in a loop costs one write, not two.
     const touchBox = state.lastSeenAt === null || now.getTime() - Date.parse(state.lastSeenAt) >= LAST_SEEN_RESOLUTION_MS;
-    const recordedMeanwhile = await this.options.records.insertCertificate(
-      {
-        boxId: box.id,
-        latestIdSeen: state.latest?.id ?? 0,
-        serial: issued.serial,
-        names,
-        publicKeySha256: csr.publicKeySha256,
-        chainPem: issued.chainPem,
-        source: stored.source,
-        notBefore: issued.notBefore,
-        notAfter: issued.notAfter,
-        renewAfter,
-        now,
-      },
-      { touchBox },
-    );
+    // The box never gets a certificate the store does not have: when the insert's commit is not confirmed
+    // (the store went away; a commit whose answer was lost may still have happened), the request fails
+    // (503 store_unavailable when the store is unreachable) and the signed certificate is never sent; its
+    // serial is logged so an operator sees it was signed and not delivered.
+    let recordedMeanwhile: StoredCertificate | null;
+    try {
+      recordedMeanwhile = await this.options.records.insertCertificate(
+        {
+          boxId: box.id,
+          latestIdSeen: state.latest?.id ?? 0,
+          serial: issued.serial,
+          names,
+          publicKeySha256: csr.publicKeySha256,
+          chainPem: issued.chainPem,
+          source: stored.source,
+          notBefore: issued.notBefore,
+          notAfter: issued.notAfter,
+          renewAfter,
+          now,
+        },
+        { touchBox },
+      );
+    } catch (err) {
+      this.options.logger.warn({ label: box.label, serial: issued.serial, err: (err as Error).message }, "certificate signed but its commit not confirmed: not delivered");
+      throw err;
+    }
     if (recordedMeanwhile) {
       // Another issuer process recorded one for this box and key while this one was made: that one is the
       // box's; this one was never recorded and is not sent.

@@ -13,6 +13,7 @@
  * Hand-written rather than prom-client: a snapshot that merges across processes is what is needed, and the
  * format is a few lines of text.
  */
+import { isStoreUnavailable } from "@boxcert/store";
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from "node:perf_hooks";
 import { CERTIFICATE_PATH, DATABASE_PATH, ENROLL_PATH, type IssuerErrorCode, type RefusalReason } from "@boxcert/shared";
 
@@ -333,13 +334,12 @@ export function prometheusText(snapshot: MetricsSnapshot): string {
 
 /** Whether an error a request failed on came from the store (SQLite, PostgreSQL, or the connection to it). */
 export function isStoreFailure(err: unknown): boolean {
+  if (isStoreUnavailable(err)) return true;
   for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const { name, code, severity } = e as Error & { code?: unknown; severity?: unknown };
     if (name === "SqliteError" || name === "LockTimeoutError") return true;
-    // pg's DatabaseError carries the server's severity and SQLSTATE; a refused or broken connection its errno.
+    // pg's DatabaseError carries the server's severity and SQLSTATE (a constraint, a syntax error, ...).
     if (typeof severity === "string" && typeof code === "string") return true;
-    if (typeof code === "string" && ["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "57P01", "08006", "08003"].includes(code)) return true;
-    if (/connection terminated|Connection terminated unexpectedly|the store is closed/i.test(e.message)) return true;
   }
   return false;
 }

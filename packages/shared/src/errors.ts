@@ -179,6 +179,7 @@ export const ISSUER_ERRORS = {
   ca_refused: { status: 502, meaning: "the public CA refused the order; the message carries the CA's reason" },
   ca_unavailable: { status: 503, meaning: "the certificate source is unreachable, slow or busy; Retry-After says when to try again" },
   busy: { status: 503, meaning: "the issuer has as many requests in flight as it takes (--max-in-flight); Retry-After says when to come back" },
+  store_unavailable: { status: 503, meaning: "the issuer's store (database) is unreachable; Retry-After says when to try again" },
 } as const satisfies Record<string, { status: number; meaning: string }>;
 export type IssuerErrorCode = keyof typeof ISSUER_ERRORS;
 export const ISSUER_ERROR_CODES = Object.keys(ISSUER_ERRORS) as IssuerErrorCode[];

@@ -7,6 +7,7 @@ import { dirname, resolve } from "node:path";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
 import type { Database } from "./schema.ts";
 import type { Database as BetterSqliteDatabase } from "better-sqlite3";
+import type { PoolClient } from "pg";
 import { migrationProvider } from "./migrations.ts";
 import { startBackgroundCheckpoints, type BackgroundCheckpoints } from "./checkpoints.ts";
 
@@ -72,6 +73,27 @@ function redact(url: string): string {
   }
 }
 
+/**
+ * node-postgres's query_timeout fails a query but leaves it running on its connection, so the next query
+ * there (kysely's ROLLBACK after the failed one, or another request's) waits behind it: on a hung server a
+ * request would take two timeouts or more. The connection is closed instead, which fails what waits on it
+ * at once; the pool replaces it.
+ */
+function closeOnQueryTimeout(client: PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const result = query(...args);
+    if (result instanceof Promise) {
+      result.catch((err: unknown) => {
+        if ((err as Error | undefined)?.message === "Query read timeout") {
+          (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+        }
+      });
+    }
+    return result;
+  };
+}
+
 export interface StoreOptions {
   /**
    * SQLite: checkpoint the WAL in a worker thread rather than in the commit that fills it (checkpoints.ts).
@@ -85,8 +107,23 @@ export interface StoreOptions {
   onConnectionError?: (error: Error) => void;
 }
 
+/**
+ * PostgreSQL: how long a query waits for a connection (a new one, or a free one of the pool) before it
+ * fails. While the server is down or unreachable a request ends with this error (the issuer's 503
+ * store_unavailable) instead of waiting for ever.
+ */
+export const POSTGRES_CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * PostgreSQL: how long one statement may run, on the server (statement_timeout: a statement waiting for a
+ * lock, a slow server) and on the client (query_timeout: a server or network that stopped answering).
+ * A slow server slows answers; a stuck one ends them with an error after this long, never hangs them.
+ * Migrations run on a connection of their own without it (one may rewrite a large table).
+ */
+export const POSTGRES_STATEMENT_TIMEOUT_MS = 10_000;
+
 export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
   let db: Kysely<Database>;
+  let migrationDb: Kysely<Database>;
   let sqlite: BetterSqlite | undefined;
   let dialect: Dialect;
   let location: string;
@@ -96,7 +133,15 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     const pg = (await import("pg")).default;
     dialect = "postgres";
     location = redact(url);
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 10,
+      connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
+      statement_timeout: POSTGRES_STATEMENT_TIMEOUT_MS,
+      // A little later than the server's own timeout, so a live server's error (57014) is the one seen.
+      query_timeout: POSTGRES_STATEMENT_TIMEOUT_MS + 1_000,
+      keepAlive: true,
+    });
     // Without a listener, node-postgres rethrows an idle connection's error as an uncaught exception: a
     // PostgreSQL restart would end the process. Connections ending while the pool closes (the server's
     // "terminating connection" can arrive after pool.end() resolves) are expected and not reported.
@@ -104,10 +149,21 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     pool.on("error", (error) => {
       if (!closing) options.onConnectionError?.(error);
     });
+    // The pool listens only to its idle connections: one checked out (kysely holds it for a transaction)
+    // that breaks between two queries emits "error" with no listener, an uncaught exception that ends the
+    // process under load. Its queries fail on their own (the issuer answers them 503), and the pool drops
+    // it when it is released (it is no longer queryable); the listener only keeps the process up.
+    pool.on("connect", (client) => {
+      client.on("error", () => {});
+      closeOnQueryTimeout(client);
+    });
     poolClosing = () => {
       closing = true;
     };
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const migrationPool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS });
+    migrationPool.on("error", () => {});
+    migrationDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: migrationPool }) });
   } else {
     const SqliteDatabase = (await import("better-sqlite3")).default;
     dialect = "sqlite";
@@ -125,9 +181,16 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
       throw new Error(`opening the SQLite store ${location}: ${(err as Error).message}`, { cause: err });
     }
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+    migrationDb = db;
   }
   const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
-  const { error, results } = await migrator.migrateToLatest();
+  let migrated: Awaited<ReturnType<Migrator["migrateToLatest"]>>;
+  try {
+    migrated = await new Migrator({ db: migrationDb, provider: migrationProvider(dialect) }).migrateToLatest();
+  } finally {
+    if (migrationDb !== db) await migrationDb.destroy();
+  }
+  const { error, results } = migrated;
   if (error) {
     poolClosing();
     await db.destroy();

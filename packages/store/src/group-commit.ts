@@ -7,9 +7,11 @@
  * responses of a batch also leave together, which costs the clients fewer wake-ups.
  *
  * A failed batch is not anyone's answer: its writes are then committed one by one, so a write that
- * cannot be committed fails alone, with its own error.
+ * cannot be committed fails alone, with its own error; a caller is never resolved unless its write was
+ * committed. When the store is unreachable, every write of the batch fails with that error at once.
  */
 import type { Kysely, Transaction } from "kysely";
+import { isStoreUnavailable } from "./store-unavailable.ts";
 
 /** Bounds one transaction (and how long the writer holds the lock) under a burst. */
 const MAX_BATCH = 64;
@@ -60,8 +62,10 @@ export class GroupCommit<DB, T, R = void> {
       batch.forEach(({ resolve }, i) => resolve(results[i]!));
       return;
     } catch (err) {
-      if (batch.length === 1) {
-        batch[0]!.reject(err);
+      // An unreachable store fails every write alike; trying them one by one would only wait again, and a
+      // commit whose connection broke may have happened, which a second insert would turn into a conflict.
+      if (batch.length === 1 || isStoreUnavailable(err)) {
+        for (const { reject } of batch) reject(err);
         return;
       }
     }

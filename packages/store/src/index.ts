@@ -2,7 +2,7 @@
  * The boxcert store: the registry (subscriptions, databases, boxes, certificates) and what the dns
  * component answers from, in SQLite or PostgreSQL behind one kysely query layer, opened by URL.
  */
-export { openStore, isPostgresUrl, type Store, type StoreOptions, type Dialect } from "./db.ts";
+export { openStore, isPostgresUrl, POSTGRES_CONNECT_TIMEOUT_MS, POSTGRES_STATEMENT_TIMEOUT_MS, type Store, type StoreOptions, type Dialect } from "./db.ts";
 export {
   DATABASE_KINDS,
   SUBSCRIPTION_STATES,
@@ -11,6 +11,7 @@ export {
   type SubscriptionState,
 } from "./schema.ts";
 export { RegistryError } from "./registry-error.ts";
+export { isStoreUnavailable } from "./store-unavailable.ts";
 export {
   RegistryOperations,
   parseKind,
