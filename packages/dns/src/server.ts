@@ -37,6 +37,11 @@ export interface DnsServerOptions {
   tcp?: Partial<TcpLimits>;
   /** The answer function; answer.ts unless a test or benchmark swaps it. */
   answer?: AnswerFunction;
+  /**
+   * Called after an accepted NOTIFY (RFC 1996) has been answered: reload the zone now. It must return at once
+   * (the zone loader coalesces bursts); a throw is logged, never the server's problem.
+   */
+  onNotify?: () => void;
 }
 
 export interface RunningDnsServer {
@@ -100,7 +105,20 @@ function responder(options: DnsServerOptions): Responder {
     }
     metrics?.recordAnswer(result);
     if (result.rcode === "SERVFAIL") logger.warn(result.log);
+    else if (result.notify === "refused") logger.warn(result.log);
+    else if (result.notify !== undefined) logger.info(result.log);
     else logger.debug(result.log);
+    if (result.notify === "accepted" && options.onNotify) {
+      // After this query's response is sent: the reload reads the store, the answer does not wait for it.
+      const onNotify = options.onNotify;
+      queueMicrotask(() => {
+        try {
+          onNotify();
+        } catch (err) {
+          logger.warn({ err }, "reloading the zone on NOTIFY failed");
+        }
+      });
+    }
     return result.response;
   };
 }

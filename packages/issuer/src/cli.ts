@@ -13,6 +13,7 @@ import { AcmeSource, type AcmeDirectoryOptions } from "./acme.ts";
 import type { DnsServerAddress } from "./acme-dns-check.ts";
 import type { CertificateSource } from "./certificate-source.ts";
 import { buildIssuerApp, DEFAULT_MAX_IN_FLIGHT } from "./app.ts";
+import { startZoneNotifier } from "./dns-notify.ts";
 import { parseDnsServer, parseLifetime, parseListen, parsePositiveInt } from "./options.ts";
 
 export const DEFAULT_LIFETIME_MS = 90 * 86_400_000;
@@ -39,6 +40,8 @@ export interface IssuerConfig {
   maxCertificatesPerWeek: number;
   /** POST requests in flight at most (--max-in-flight; DEFAULT_MAX_IN_FLIGHT when absent). */
   maxInFlight?: number;
+  /** dns servers told of every zone change by DNS NOTIFY (--notify-dns); with ACME, its dnsServers too. */
+  notifyDns?: DnsServerAddress[];
   logger: Logger;
   clock?: () => number;
 }
@@ -102,6 +105,8 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     backgroundCheckpoints: true,
     onConnectionError: (error) => config.logger.warn({ event: "store_connection_lost", error: error.message }, "a store connection broke; the next request opens another"),
   });
+  const notifier = await startZoneNotifier({ zone: config.zone, notifyDns: config.notifyDns, acmeDnsServers: config.acme?.dnsServers, logger: config.logger });
+  const zoneChanged = () => notifier.zoneChanged();
   try {
     const ca = await EmbeddedCa.loadOrCreate(keysDir);
     const source: CertificateSource =
@@ -111,6 +116,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
             keysDir,
             zoneRecords: new ZoneRecords(store.db),
             dnsServers: config.acme.dnsServers,
+            zoneChanged,
             logger: config.logger,
             ...(caBundlePem ? { caBundlePem } : {}),
             ...(config.acme.contact ? { contact: config.acme.contact } : {}),
@@ -125,6 +131,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       maxCertificatesPerWeek: config.maxCertificatesPerWeek,
       clock: config.clock ?? Date.now,
       logger: config.logger,
+      zoneChanged,
       ...(tls ? { tls } : {}),
       ...(config.maxInFlight !== undefined ? { maxInFlight: config.maxInFlight } : {}),
     });
@@ -143,10 +150,12 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       operations: new RegistryOperations(store),
       async close() {
         await app.close();
+        await notifier.close();
         await store.close();
       },
     };
   } catch (err) {
+    await notifier.close();
     await store.close();
     throw err;
   }
@@ -233,6 +242,7 @@ export function registerIssuerCommand(program: Command): void {
     .option("--acme-ca-bundle <file>", "with --ca acme: CA bundle (PEM) trusted for the directories' own HTTPS (test CAs such as Pebble)")
     .option("--acme-contact <mail>", "with --ca acme: contact address of the ACME account")
     .option("--acme-dns-server <host:port>", "with --ca acme: an authoritative server of the zone, asked over TCP before the CA validates (repeatable)", collectDnsServer, [] as DnsServerAddress[])
+    .option("--notify-dns <host:port>", "a boxcert dns told of every zone change by DNS NOTIFY, at once (repeatable; the --acme-dns-server ones are told too)", collectDnsServer, [] as DnsServerAddress[])
     .option("--listen <host:port>", "address to listen on", asArgument(parseListen), parseListen("127.0.0.1:8700"))
     .option("--tls-cert <file>", "serve HTTPS with this certificate chain (PEM)")
     .option("--tls-key <file>", "... and this key (PEM)")
@@ -258,6 +268,7 @@ export function registerIssuerCommand(program: Command): void {
         lifetimeMs: opts.certLifetime,
         maxCertificatesPerWeek: opts.maxCertsPerWeek,
         maxInFlight: opts.maxInFlight,
+        notifyDns: opts.notifyDns,
         logger,
       });
       const stop = () => {

@@ -9,6 +9,7 @@ import type { Database } from "./schema.ts";
 import type { Database as BetterSqliteDatabase } from "better-sqlite3";
 import { migrationProvider } from "./migrations.ts";
 import { startBackgroundCheckpoints, type BackgroundCheckpoints } from "./checkpoints.ts";
+import { listenZoneChannel, type ZoneChangeListener } from "./zone-changes.ts";
 
 export type Dialect = "sqlite" | "postgres";
 
@@ -17,6 +18,12 @@ export interface Store {
   dialect: Dialect;
   /** Where the store is, for messages (a file path, or the PostgreSQL URL without its password). */
   location: string;
+  /**
+   * PostgreSQL: calls `onChange` at once after every commit that moves the zone version (LISTEN on a
+   * connection of its own, reopened by itself when it drops; zone-changes.ts). Returns the function that
+   * stops listening. SQLite: null (nothing to listen to; the caller polls).
+   */
+  listenZoneChanges(listener: ZoneChangeListener): (() => Promise<void>) | null;
   /** The schema's migrations in order, when each ran, and whether this open ran it. */
   migrations(): Promise<MigrationState[]>;
   close(): Promise<void>;
@@ -91,6 +98,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
   let dialect: Dialect;
   let location: string;
   let poolClosing = () => {};
+  let listenZoneChanges: Store["listenZoneChanges"] = () => null;
   if (isPostgresUrl(url)) {
     // pg is imported only here, so an SQLite-only issuer never loads it.
     const pg = (await import("pg")).default;
@@ -108,6 +116,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
       closing = true;
     };
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    listenZoneChanges = (listener) => listenZoneChannel(pg.Client, url, listener);
   } else {
     const SqliteDatabase = (await import("better-sqlite3")).default;
     dialect = "sqlite";
@@ -145,6 +154,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     db,
     dialect,
     location,
+    listenZoneChanges,
     async migrations() {
       return (await migrator.getMigrations()).map((m) => ({ name: m.name, executedAt: m.executedAt?.toISOString() ?? null, ranNow: ranNow.has(m.name) }));
     },
