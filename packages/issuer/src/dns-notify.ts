@@ -80,6 +80,10 @@ export async function startNotifier(options: NotifierOptions): Promise<ZoneChang
   const byKey = new Map<string, Target>();
   for (const given of options.servers) {
     const label = formatHostPort(given);
+    if (given.port < 1 || given.port > 65535) {
+      logger.warn({ server: label }, "a dns server to notify has no port; it is left out (its poll brings changes)");
+      continue;
+    }
     let host = given.host;
     if (isIP(host) === 0) {
       try {
@@ -113,12 +117,18 @@ export async function startNotifier(options: NotifierOptions): Promise<ZoneChang
     stats.sent++;
     const family = isIPv6(target.server.host) ? "udp6" : "udp4";
     const socket = sockets.get(family);
-    socket?.send(notifyMessage(zone, flight.id), target.server.port, target.server.host, (err) => {
+    const failed = (err: Error | null) => {
       if (err && !target.failing) {
         target.failing = true;
         logger.warn({ server: target.label, err: err.message }, "sending DNS NOTIFY failed; the dns's poll brings the change");
       }
-    });
+    };
+    try {
+      socket?.send(notifyMessage(zone, flight.id), target.server.port, target.server.host, failed);
+    } catch (err) {
+      // Never the caller's problem: a commit has happened, and its request must still be answered.
+      failed(err as Error);
+    }
     flight.timer = setTimeout(() => {
       if (closed || target.inFlight !== flight) return;
       if (flight.sends < sends) return transmit(target);

@@ -104,3 +104,13 @@ test("a burst of changes is one NOTIFY in flight and one pending, not a queue; a
     await dns.close();
   }
 });
+
+test("a server that cannot be sent to (no port) is left out, and a zone change never throws", async () => {
+  const notifier = await startNotifier({ zone: "boxcert.test", servers: [{ host: "127.0.0.1", port: 0 }], logger });
+  try {
+    assert.doesNotThrow(() => notifier.zoneChanged());
+    assert.equal(notifier.stats().sent, 0);
+  } finally {
+    await notifier.close();
+  }
+});
