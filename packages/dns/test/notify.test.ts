@@ -146,6 +146,21 @@ test("NOTIFY from a source outside --allow-notify: REFUSED, and the zone is not 
   }
 });
 
+test("refused NOTIFYs log one warning per 10 s at most, with the count (anyone can send them)", async () => {
+  const lines: string[] = [];
+  const captured = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+  const config = buildDnsConfig({ zone: "boxcert.test", listen: { host: "127.0.0.1", port: 0 }, store: "-", logLevel: "info", allowNotify: ["10.0.0.0/8"] });
+  const running = await startDnsServer({ host: "127.0.0.1", port: 0, config, zone, logger: captured });
+  try {
+    for (let i = 0; i < 5; i++) assert.equal(header(await udpExchange(running.port, notify(i))).rcode, 5);
+    const warnings = lines.filter((line) => line.includes("DNS NOTIFY refused"));
+    assert.equal(warnings.length, 1, lines.join(""));
+    assert.equal(JSON.parse(warnings[0]!).refused, 1);
+  } finally {
+    await running.close();
+  }
+});
+
 test("NOTIFY for another zone: NOTAUTH; for another type: FORMERR; malformed: FORMERR; none reloads", async () => {
   const { running, metrics, notified } = await server(baseConfig);
   try {
