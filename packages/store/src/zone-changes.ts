@@ -14,6 +14,8 @@ export const ZONE_CHANNEL = "boxcert_zone";
 /** A quarter second doubling to 5 s: a restarted server is usually back within seconds. */
 export const LISTEN_BACKOFF: BackoffSchedule = { initialMs: 250, maxMs: 5000, factor: 2, jitter: 0.2 };
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export type ZoneListenEvent = { listening: true } | { listening: false; error: string };
 
 export interface ZoneChangeListener {
@@ -47,7 +49,8 @@ export function listenZoneChannel(Client: typeof pg.Client, url: string, listene
 
   const connect = async () => {
     if (stopped) return;
-    const c = new Client({ connectionString: url, keepAlive: true });
+    // keepAlive finds a connection whose server vanished; the timeout a connect that never completes.
+    const c = new Client({ connectionString: url, keepAlive: true, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     client = c;
     // Without an "error" listener a broken connection would be an uncaught exception (a PostgreSQL restart).
     c.on("error", (err) => lost(c, err.message));
