@@ -13,7 +13,7 @@ import { AcmeSource, type AcmeDirectoryOptions } from "./acme.ts";
 import type { DnsServerAddress } from "./acme-dns-check.ts";
 import type { CertificateSource } from "./certificate-source.ts";
 import { buildIssuerApp, DEFAULT_MAX_IN_FLIGHT } from "./app.ts";
-import { startZoneNotifier } from "./dns-notify.ts";
+import { NO_NOTIFIER, startZoneNotifier, type ZoneChangeNotifier } from "./dns-notify.ts";
 import { parseDnsServer, parseLifetime, parseListen, parsePositiveInt } from "./options.ts";
 
 export const DEFAULT_LIFETIME_MS = 90 * 86_400_000;
@@ -105,9 +105,10 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     backgroundCheckpoints: true,
     onConnectionError: (error) => config.logger.warn({ event: "store_connection_lost", error: error.message }, "a store connection broke; the next request opens another"),
   });
-  const notifier = await startZoneNotifier({ zone: config.zone, notifyDns: config.notifyDns, acmeDnsServers: config.acme?.dnsServers, logger: config.logger });
+  let notifier: ZoneChangeNotifier = NO_NOTIFIER;
   const zoneChanged = () => notifier.zoneChanged();
   try {
+    notifier = await startZoneNotifier({ zone: config.zone, notifyDns: config.notifyDns, acmeDnsServers: config.acme?.dnsServers, logger: config.logger });
     const ca = await EmbeddedCa.loadOrCreate(keysDir);
     const source: CertificateSource =
       config.ca === "acme" && config.acme
