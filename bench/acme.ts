@@ -150,6 +150,8 @@ export async function benchAcme(): Promise<void> {
       zone: ZONE,
       ca: "acme",
       acme: { directories: [{ url: pebble.directoryUrl }], caBundle: pebble.tls.ca, dnsServers: [{ host: "127.0.0.1", port: dnsPort }] },
+      // The dns is told of each challenge value by DNS NOTIFY (an --acme-dns-server is notified anyway; said here too).
+      notifyDns: [{ host: "127.0.0.1", port: dnsPort }],
       listen: { host: "127.0.0.1", port: 0 },
       plainHttp: true,
       lifetimeMs: 90 * 86_400_000,

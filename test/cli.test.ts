@@ -26,4 +26,5 @@ test("a known component's help is its own", async () => {
   const help = stdout.replace(/\s+/g, " ");
   for (const flag of ["--tcp-max-connections <n>", "--tcp-max-per-client <n>", "--tcp-idle-timeout <duration>"]) assert.ok(help.includes(flag), flag);
   for (const text of ["(default: 256)", "(default: 16, or the cap if lower)", "(default: 10s)"]) assert.ok(help.includes(text), text);
+  for (const text of ["--allow-notify <cidr>", "default: 127.0.0.0/8 and ::1", "--poll-interval <duration>", "(default: 250ms)"]) assert.ok(help.includes(text), text);
 });

@@ -178,6 +178,9 @@ function startDemoIssuer(options: DemoOptions, storePath: string, logger: Logger
     plainHttp: true,
     lifetimeMs: 90 * 86_400_000,
     maxCertificatesPerWeek: 10,
+    // The demo's dns is told of each enrollment and challenge value at once (DNS NOTIFY), not at its next
+    // poll; a dns on port 0 gets its port after the issuer starts, and is left to its poll.
+    ...(options.dnsListen.port !== 0 ? { notifyDns: [{ host: options.dnsListen.host, port: options.dnsListen.port }] } : {}),
     logger,
   });
 }

@@ -16,6 +16,10 @@
  * - ANY (RFC 8482 4.1): one RRset of the name (the SOA at the apex, the address at an address name, the TXT
  *   values at a challenge name, a name server's A, else its AAAA); NODATA at names without data.
  * - AXFR and IXFR: REFUSED. Every server reads the store itself; there is no secondary to transfer to.
+ * - NOTIFY (RFC 1996, opcode 4): the issuer's way of saying the store changed. Only from `allowNotify`
+ *   ranges (REFUSED otherwise), only for the zone's SOA (NOTAUTH for another name, as Knot answers; FORMERR
+ *   for another type, as BIND does); the response echoes the question with QR and AA. The answer says what it
+ *   decided (`notify`) and the caller reloads the zone: this function stays pure.
  * - SOA serial: `zone.version` modulo 2^32 (soaSerial). The zone loader's version must increase across
  *   restarts (a store change counter or the Unix time of the last change) for the serial to.
  * - The question is copied byte for byte from the query, and records at the query name point to it (name
@@ -32,13 +36,15 @@ import type { CaaData, SoaData, TxtData } from "dns-packet";
 import { decodeAddress } from "@boxcert/shared";
 import { allowRanges, type AllowRanges } from "./ranges.ts";
 import { fastAnswer, prepareFastPath, type FastPathConfig } from "./fast-path.ts";
-import type { Answer, DnsConfig, QuerySource, ZoneSnapshot } from "./zone.ts";
+import { DEFAULT_ALLOW_NOTIFY, type Answer, type DnsConfig, type QuerySource, type ZoneSnapshot } from "./zone.ts";
 
 export const TYPE = { A: 1, NS: 2, SOA: 6, TXT: 16, AAAA: 28, OPT: 41, IXFR: 251, AXFR: 252, ANY: 255, CAA: 257 } as const;
 const CLASS_IN = 1;
 const CLASS_ANY = 255;
 
-export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
+export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, NOTAUTH: 9, BADVERS: 16 } as const;
+const OPCODE_QUERY = 0;
+const OPCODE_NOTIFY = 4;
 const RCODE_NAMES = new Map<number, string>(Object.entries(RCODE).map(([name, code]) => [code, name]));
 
 /** Largest UDP response, whatever the client advertises (see the header comment). */
@@ -87,6 +93,8 @@ export interface PreparedConfig {
   config: DnsConfig;
   zoneLabels: readonly string[];
   allow: AllowRanges;
+  /** Sources a NOTIFY is accepted from. */
+  allowNotify: AllowRanges;
   soa: Omit<SoaData, "serial">;
   /** RFC 2308 section 5: min(SOA MINIMUM, SOA TTL). */
   negativeTtl: number;
@@ -140,6 +148,7 @@ export function prepare(config: DnsConfig): PreparedConfig {
     config,
     zoneLabels,
     allow,
+    allowNotify: allowRanges(config.allowNotify ?? DEFAULT_ALLOW_NOTIFY),
     soa,
     negativeTtl,
     hosts,
@@ -563,7 +572,8 @@ function generalAnswer(query: Buffer, source: QuerySource, zone: ZoneSnapshot, p
     const built = build(query, parsed, rcode, resolution, limit);
     return finish(query, source, built.response, built.rcode, question?.type ?? -1, question !== null, note);
   };
-  if (parsed.opcode !== 0) return reply(RCODE.NOTIMP, null, `opcode ${parsed.opcode}`);
+  if (parsed.opcode === OPCODE_NOTIFY) return notifyAnswer(parsed, question, source, p, reply);
+  if (parsed.opcode !== OPCODE_QUERY) return reply(RCODE.NOTIMP, null, `opcode ${parsed.opcode}`);
   if (parsed.problem !== null) return reply(RCODE.FORMERR, null, parsed.problem);
   if (question === null) return reply(RCODE.FORMERR, null, `QDCOUNT=${parsed.qdcount}`);
   if (parsed.edns !== null && parsed.edns.version > 0) return reply(RCODE.BADVERS, null, `EDNS version ${parsed.edns.version}`);
@@ -571,6 +581,36 @@ function generalAnswer(query: Buffer, source: QuerySource, zone: ZoneSnapshot, p
   if (question.type === TYPE.AXFR || question.type === TYPE.IXFR) return reply(RCODE.REFUSED, null, "zone transfers are not served");
   const resolution = resolve(question, zone, p);
   return reply(resolution.rcode, resolution, null);
+}
+
+/** An empty answer with AA: the NOTIFY response of RFC 1996 4.7 (question echoed, no records). */
+const NOTIFY_ACK: Resolution = { rcode: RCODE.NOERROR, authoritative: true, answers: [], authority: [], additional: [], zoneOffset: 0 };
+
+/** A NOTIFY's source as an address the ranges can test: an IPv4 client of a dual-stack socket is `::ffff:a.b.c.d`. */
+function notifySource(address: string): string {
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
+/**
+ * RFC 1996: a NOTIFY of the zone's SOA from an allowed source is acknowledged and marked `accepted` (the
+ * caller reloads); from elsewhere REFUSED before anything else is looked at, and never acted on.
+ */
+function notifyAnswer(
+  parsed: ParsedQuery,
+  question: Question | null,
+  source: QuerySource,
+  p: PreparedConfig,
+  reply: (rcode: number, resolution: Resolution | null, note: string | null) => Answer,
+): Answer {
+  const outcome = (answer: Answer, notify: Answer["notify"]): Answer => ({ ...answer, notify });
+  if (!p.allowNotify.contains(notifySource(source.address))) return outcome(reply(RCODE.REFUSED, null, "NOTIFY from a source outside --allow-notify"), "refused");
+  if (parsed.problem !== null) return outcome(reply(RCODE.FORMERR, null, `NOTIFY: ${parsed.problem}`), "rejected");
+  if (question === null) return outcome(reply(RCODE.FORMERR, null, `NOTIFY: QDCOUNT=${parsed.qdcount}`), "rejected");
+  if (parsed.edns !== null && parsed.edns.version > 0) return outcome(reply(RCODE.BADVERS, null, `NOTIFY: EDNS version ${parsed.edns.version}`), "rejected");
+  const ours = question.labels.length === p.zoneLabels.length && question.labels.every((label, i) => label === p.zoneLabels[i]);
+  if (!ours || (question.klass !== CLASS_IN && question.klass !== CLASS_ANY)) return outcome(reply(RCODE.NOTAUTH, null, "NOTIFY for a zone not served here"), "rejected");
+  if (question.type !== TYPE.SOA) return outcome(reply(RCODE.FORMERR, null, `NOTIFY for type ${typeName(question.type)}, not SOA`), "rejected");
+  return outcome(reply(RCODE.NOERROR, NOTIFY_ACK, "NOTIFY: zone reload"), "accepted");
 }
 
 // --- The result and its log line.

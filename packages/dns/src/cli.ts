@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import pino, { type Logger } from "pino";
 import { DEFAULT_TCP_LIMITS, startDnsServer, startMetricsEndpoint, type RunningDnsServer, type RunningMetricsEndpoint } from "./server.ts";
-import { openDnsZone } from "./zone-loader.ts";
+import { openDnsZone, POLL_INTERVAL_MS } from "./zone-loader.ts";
 import { prometheusText, recordAnswer, recordTcpClose } from "./metrics.ts";
 import { asArgument, formatHostPort, LOG_LEVELS, parseLogLevel, pinoLevel } from "@boxcert/shared";
 import {
@@ -12,10 +12,12 @@ import {
   collect,
   parseAddressPort,
   parseAllow,
+  parseCidr,
   parseConnectionCount,
   parseDomainName,
   parseIdleTimeout,
   parseNameServer,
+  parsePollInterval,
   parseZone,
   type DnsFlags,
 } from "./options.ts";
@@ -32,11 +34,20 @@ export interface RunningDns {
 export async function runDns(flags: DnsFlags, logger: Logger): Promise<RunningDns> {
   const config = buildDnsConfig(flags);
   const tcp = buildTcpLimits(flags);
-  const zone = await openDnsZone(flags.store, logger);
+  const zone = await openDnsZone(flags.store, logger, flags.pollInterval ?? POLL_INTERVAL_MS);
   let server: RunningDnsServer | null = null;
   let metrics: RunningMetricsEndpoint | null = null;
   try {
-    server = await startDnsServer({ host: flags.listen.host, port: flags.listen.port, config, zone, logger, metrics: { recordAnswer, recordTcpClose }, tcp });
+    server = await startDnsServer({
+      host: flags.listen.host,
+      port: flags.listen.port,
+      config,
+      zone,
+      logger,
+      metrics: { recordAnswer, recordTcpClose },
+      tcp,
+      onNotify: () => void zone.refresh(),
+    });
     if (flags.metrics) {
       metrics = await startMetricsEndpoint({ host: flags.metrics.host, port: flags.metrics.port, text: prometheusText, logger });
     }
@@ -52,6 +63,9 @@ export async function runDns(flags: DnsFlags, logger: Logger): Promise<RunningDn
       nameServers: config.nameServers,
       caa: config.caa,
       allow: config.allow,
+      allowNotify: config.allowNotify,
+      zoneChanges: zone.listening,
+      pollMs: flags.pollInterval ?? POLL_INTERVAL_MS,
       tcp,
       metrics: metrics ? formatHostPort({ host: flags.metrics!.host, port: metrics.port }) : null,
     },
@@ -80,8 +94,10 @@ export function registerDnsCommand(program: Command): void {
     .option("--ns <name=ip>", "a name server of the zone, with its address (repeatable; default: ns1.<zone>=<listen address>)", collect(parseNameServer))
     .option("--caa <domain>", "a CA allowed to issue for the zone (repeatable; default: letsencrypt.org)", collect((v: string) => parseDomainName(v, "CA domain")))
     .option("--allow <ranges>", "comma-separated CIDR ranges encoded addresses must fall in (replaces the private-range default)", parseAllow)
+    .option("--allow-notify <cidr>", "a range DNS NOTIFY is accepted from, e.g. 10.0.0.0/8 (repeatable; default: 127.0.0.0/8 and ::1)", collect(parseCidr))
     .option("--hostmaster <name>", "SOA mailbox as a domain name (default: hostmaster.<zone>)", (v: string) => parseDomainName(v, "hostmaster name"))
     .option("--metrics <ip:port>", "serve GET /metrics (Prometheus text) on this address", asArgument(parseAddressPort))
+    .option("--poll-interval <duration>", `read the store's zone version this often, the safety net beside NOTIFY and PostgreSQL LISTEN, 50ms to 10m (default: ${POLL_INTERVAL_MS}ms)`, asArgument(parsePollInterval))
     .option("--tcp-max-connections <n>", `TCP connections open at once, all clients together (default: ${DEFAULT_TCP_LIMITS.maxConnections})`, asArgument(parseConnectionCount))
     .option("--tcp-max-per-client <n>", `TCP connections open at once from one IPv4 address or IPv6 /64 (default: ${DEFAULT_TCP_LIMITS.maxPerClient}, or the cap if lower)`, asArgument(parseConnectionCount))
     .option("--tcp-idle-timeout <duration>", `close a TCP connection idle this long, 1s to 2m (default: ${DEFAULT_TCP_LIMITS.idleTimeoutMs / 1000}s)`, asArgument(parseIdleTimeout))

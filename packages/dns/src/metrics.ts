@@ -9,7 +9,8 @@
 import type { Answer } from "./zone.ts";
 import { TCP_CLOSE_REASONS, type TcpCloseReason } from "./tcp.ts";
 
-const RCODES = ["NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "NOTIMP", "SERVFAIL", "BADVERS"] as const;
+const RCODES = ["NOERROR", "NXDOMAIN", "REFUSED", "NOTAUTH", "FORMERR", "NOTIMP", "SERVFAIL", "BADVERS"] as const;
+const NOTIFY_OUTCOMES = ["accepted", "refused", "rejected"] as const;
 const QTYPES = new Set([
   "A", "AAAA", "TXT", "SOA", "NS", "CAA", "ANY", "CNAME", "MX", "PTR", "SRV", "HTTPS", "SVCB", "DS", "DNSKEY",
   "NSEC", "NSEC3", "RRSIG", "HINFO", "NAPTR", "TLSA", "AXFR", "IXFR", "OPT", "SPF", "URI",
@@ -18,6 +19,7 @@ const QTYPES = new Set([
 export class DnsMetrics {
   private readonly responses = new Map<string, number>(RCODES.map((rcode) => [rcode, 0]));
   private readonly queries = new Map<string, number>();
+  private readonly notifies = new Map<string, number>(NOTIFY_OUTCOMES.map((outcome) => [outcome, 0]));
   private dropped = 0;
   private truncated = 0;
   private readonly tcpClosed = new Map<TcpCloseReason, number>(TCP_CLOSE_REASONS.map((reason) => [reason, 0]));
@@ -26,6 +28,7 @@ export class DnsMetrics {
   recordAnswer(answer: Answer): void {
     const qtype = answer.qtype === "-" ? "NONE" : QTYPES.has(answer.qtype) ? answer.qtype : "OTHER";
     this.queries.set(qtype, (this.queries.get(qtype) ?? 0) + 1);
+    if (answer.notify !== undefined) this.notifies.set(answer.notify, (this.notifies.get(answer.notify) ?? 0) + 1);
     if (answer.response === null) {
       this.dropped++;
       return;
@@ -47,6 +50,12 @@ export class DnsMetrics {
       "# HELP boxcert_dns_responses_total DNS responses sent, by response code.",
       "# TYPE boxcert_dns_responses_total counter",
       ...[...this.responses].map(([rcode, n]) => `boxcert_dns_responses_total{rcode="${escapeLabel(rcode)}"} ${n}`),
+      "# HELP boxcert_dns_notifies_received_total DNS NOTIFY messages (RFC 1996) received and answered.",
+      "# TYPE boxcert_dns_notifies_received_total counter",
+      `boxcert_dns_notifies_received_total ${[...this.notifies.values()].reduce((a, b) => a + b, 0)}`,
+      "# HELP boxcert_dns_notifies_total DNS NOTIFY messages by outcome (accepted: the zone reloaded; refused: a source outside --allow-notify; rejected: malformed, or not the zone's SOA).",
+      "# TYPE boxcert_dns_notifies_total counter",
+      ...[...this.notifies].map(([outcome, n]) => `boxcert_dns_notifies_total{outcome="${outcome}"} ${n}`),
       "# HELP boxcert_dns_dropped_total DNS packets dropped unanswered (shorter than a header, or responses).",
       "# TYPE boxcert_dns_dropped_total counter",
       `boxcert_dns_dropped_total ${this.dropped}`,

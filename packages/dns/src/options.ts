@@ -6,7 +6,8 @@ import { isIP } from "node:net";
 import { InvalidArgumentError } from "commander";
 import { isZone, parseDuration, parseHostPort, ValueError, type HostPort, type LogLevel } from "@boxcert/shared";
 import { DEFAULT_TCP_LIMITS, type TcpLimits } from "./tcp.ts";
-import { DEFAULT_ALLOW, DEFAULT_TTL, type DnsConfig, type NameServer } from "./zone.ts";
+import { DEFAULT_ALLOW, DEFAULT_ALLOW_NOTIFY, DEFAULT_TTL, type DnsConfig, type NameServer } from "./zone.ts";
+import { AllowRanges } from "./ranges.ts";
 
 /** The flags as commander hands them over (after the per-flag parsers below). */
 export interface DnsFlags {
@@ -16,6 +17,8 @@ export interface DnsFlags {
   ns?: Array<{ name: string; address: string | null }>;
   caa?: string[];
   allow?: string[];
+  /** `--allow-notify`, repeatable: CIDR ranges a DNS NOTIFY is accepted from. */
+  allowNotify?: string[];
   hostmaster?: string;
   metrics?: HostPort;
   logLevel: LogLevel;
@@ -24,6 +27,8 @@ export interface DnsFlags {
   tcpMaxPerClient?: number;
   /** Milliseconds. */
   tcpIdleTimeout?: number;
+  /** `--poll-interval`, milliseconds: how often the store's zone version is read (POLL_INTERVAL_MS). */
+  pollInterval?: number;
 }
 
 /**
@@ -104,6 +109,11 @@ export function parseIdleTimeout(value: string): number {
   return parseDuration(value, { min: MIN_IDLE_TIMEOUT_MS, max: MAX_IDLE_TIMEOUT_MS });
 }
 
+/** `--poll-interval`: 50ms to 10m. Shorter would read the store for little; longer leaves a change unseen for long when a NOTIFY is lost. */
+export function parsePollInterval(value: string): number {
+  return parseDuration(value, { min: 50, max: 600_000 });
+}
+
 /** The TCP listener's limits, from the flags and DEFAULT_TCP_LIMITS; a per-client limit above the cap is a mistake. */
 export function buildTcpLimits(flags: DnsFlags): TcpLimits {
   const limits: TcpLimits = {
@@ -147,11 +157,18 @@ export function buildDnsConfig(flags: DnsFlags): DnsConfig {
       throw new Error(`--ns ${server.name} is inside the zone ${zone}: give its address (--ns ${server.name}=IP) so the apex can answer its glue`);
     }
   }
+  const allowNotify = flags.allowNotify && flags.allowNotify.length > 0 ? [...new Set(flags.allowNotify)] : [...DEFAULT_ALLOW_NOTIFY];
+  try {
+    new AllowRanges(allowNotify);
+  } catch (err) {
+    throw new Error(`--allow-notify: ${(err as Error).message}`, { cause: err });
+  }
   return {
     zone,
     nameServers: [...byName.values()],
     caa: flags.caa && flags.caa.length > 0 ? [...new Set(flags.caa)] : ["letsencrypt.org"],
     allow: flags.allow ?? [...DEFAULT_ALLOW],
+    allowNotify,
     ttl: { ...DEFAULT_TTL },
     hostmaster: flags.hostmaster ?? `hostmaster.${zone}`,
   };

@@ -38,6 +38,11 @@ export interface DnsServerOptions {
   tcp?: Partial<TcpLimits>;
   /** The answer function; answer.ts unless a test or benchmark swaps it. */
   answer?: AnswerFunction;
+  /**
+   * Called after an accepted NOTIFY (RFC 1996) has been answered: reload the zone now. It must return at once
+   * (the zone loader coalesces bursts); a throw is logged, never the server's problem.
+   */
+  onNotify?: () => void;
 }
 
 export interface RunningDnsServer {
@@ -87,10 +92,23 @@ function closeUdp(socket: UdpSocket): Promise<void> {
   });
 }
 
+/** How often NOTIFYs refused for their source may log one warning (anyone can send them: no log flood). */
+const REFUSED_NOTIFY_LOG_INTERVAL_MS = 10_000;
+
 /** One query in, at most one response out; never throws (a bug in answer() costs one query, not the server). */
 function responder(options: DnsServerOptions): Responder {
   const { config, zone, logger, metrics } = options;
   const answer = options.answer ?? answerQuery;
+  let refusedNotifies = 0;
+  let refusedLoggedAt = -Infinity;
+  const refusedNotify = (result: Answer) => {
+    refusedNotifies++;
+    const now = Date.now();
+    if (now - refusedLoggedAt < REFUSED_NOTIFY_LOG_INTERVAL_MS) return;
+    logger.warn({ refused: refusedNotifies, last: result.log }, "DNS NOTIFY refused: its source is outside --allow-notify");
+    refusedLoggedAt = now;
+    refusedNotifies = 0;
+  };
   return (query, source) => {
     let result: Answer;
     try {
@@ -101,7 +119,21 @@ function responder(options: DnsServerOptions): Responder {
     }
     metrics?.recordAnswer(result);
     if (result.rcode === "SERVFAIL") logger.warn(result.log);
+    else if (result.notify === "refused") refusedNotify(result);
+    // From an allowed source, but not our zone's SOA: a primary configured for another zone.
+    else if (result.notify === "rejected") logger.info(result.log);
     else logger.debug(result.log);
+    if (result.notify === "accepted" && options.onNotify) {
+      // After this query's response is sent: the reload reads the store, the answer does not wait for it.
+      const onNotify = options.onNotify;
+      queueMicrotask(() => {
+        try {
+          onNotify();
+        } catch (err) {
+          logger.warn({ err }, "reloading the zone on NOTIFY failed");
+        }
+      });
+    }
     return result.response;
   };
 }

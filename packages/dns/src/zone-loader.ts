@@ -1,10 +1,11 @@
 /**
  * The dns component's view of the store: a snapshot in memory, replaced when the zone version (moved by
- * store triggers on every change) differs. Polled, so a value written by any issuer instance is answered
- * within one poll interval; queries never touch the store.
+ * store triggers on every change) differs. Reloaded at once when told of a change (a DNS NOTIFY from the
+ * issuer, a PostgreSQL notification) and polled as the safety net, so a value written by any issuer
+ * instance is answered within one poll interval even when nobody tells; queries never touch the store.
  */
 import type { Logger } from "pino";
-import { openStore, ZoneRecords } from "@boxcert/store";
+import { openStore, ZONE_CHANNEL, ZoneRecords } from "@boxcert/store";
 import type { ZoneSource } from "./server.ts";
 import type { ZoneSnapshot } from "./zone.ts";
 
@@ -12,8 +13,16 @@ import type { ZoneSnapshot } from "./zone.ts";
 export const POLL_INTERVAL_MS = 250;
 
 export interface LoadedZone extends ZoneSource {
-  /** Re-reads the store now if its version moved (tests and the poll timer call it). */
+  /**
+   * Re-reads the store now if its version moved (a NOTIFY, a PostgreSQL notification, the poll timer, tests).
+   * Coalesced: while a reload runs, any number of calls make one more after it (it may have read the version
+   * before the change that prompted them), never a queue.
+   */
   refresh(): Promise<void>;
+  /** How many times the store's version has been read (tests: a burst of refreshes is one or two reads). */
+  reads(): number;
+  /** How changes reach this process beyond the poll, for the start-up log: `postgres LISTEN boxcert_zone`, or null. */
+  listening: string | null;
   close(): Promise<void>;
 }
 
@@ -31,33 +40,55 @@ export async function openDnsZone(storeUrl: string, logger: Logger, pollMs = POL
   }
   logger.info({ store: store.location, labels: current.activeLabels.size, challenges: current.challenges.size, version: current.version }, "zone loaded");
   let failing = false;
-  let running: Promise<void> | null = null;
-  const refresh = (): Promise<void> => {
-    running ??= (async () => {
-      try {
-        if ((await records.version()) !== current.version) {
-          current = await records.snapshot();
-          logger.debug({ version: current.version, labels: current.activeLabels.size, challenges: current.challenges.size }, "zone reloaded");
-        }
-        if (failing) logger.warn({ store: store.location }, "zone store readable again");
-        failing = false;
-      } catch (err) {
-        // Keep answering from the last snapshot: a store hiccup must not take the zone down.
-        if (!failing) logger.warn({ err, store: store.location }, "reading the zone from the store failed; answering from the last snapshot");
-        failing = true;
-      } finally {
-        running = null;
+  let reads = 0;
+  const reload = async (): Promise<void> => {
+    reads++;
+    try {
+      if ((await records.version()) !== current.version) {
+        current = await records.snapshot();
+        logger.debug({ version: current.version, labels: current.activeLabels.size, challenges: current.challenges.size }, "zone reloaded");
       }
-    })();
-    return running;
+      if (failing) logger.warn({ store: store.location }, "zone store readable again");
+      failing = false;
+    } catch (err) {
+      // Keep answering from the last snapshot: a store hiccup must not take the zone down.
+      if (!failing) logger.warn({ err, store: store.location }, "reading the zone from the store failed; answering from the last snapshot");
+      failing = true;
+    }
+  };
+  let running: Promise<void> | null = null;
+  let again: Promise<void> | null = null;
+  const refresh = (): Promise<void> => {
+    if (running === null) {
+      running = reload().finally(() => {
+        running = null;
+      });
+      return running;
+    }
+    again ??= running.then(() => {
+      again = null;
+      return refresh();
+    });
+    return again;
   };
   const timer = setInterval(() => void refresh(), pollMs);
   timer.unref();
+  const stopListening = store.listenZoneChanges({
+    onChange: () => void refresh(),
+    onState: (event) => {
+      if (event.listening) logger.info({ store: store.location, channel: ZONE_CHANNEL }, "listening for zone changes");
+      else logger.warn({ store: store.location, error: event.error }, "the zone change listener lost its connection; reconnecting, polling meanwhile");
+    },
+  });
   return {
     snapshot: () => current,
     refresh,
+    reads: () => reads,
+    listening: stopListening === null ? null : `postgres LISTEN ${ZONE_CHANNEL}`,
     async close() {
       clearInterval(timer);
+      await stopListening?.();
+      await again;
       await running;
       await store.close();
     },

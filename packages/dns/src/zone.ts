@@ -29,6 +29,8 @@ export interface DnsConfig {
   caa: string[];
   /** CIDR ranges an encoded address must fall in to be answered. */
   allow: string[];
+  /** CIDR ranges a DNS NOTIFY is accepted from (`--allow-notify`); DEFAULT_ALLOW_NOTIFY when left out. */
+  allowNotify?: string[];
   ttl: { address: number; txt: number; apex: number; negative: number };
   /** SOA RNAME, e.g. `hostmaster.iot.example.net`. */
   hostmaster: string;
@@ -47,6 +49,9 @@ export const DEFAULT_ALLOW = [
   "::1/128",
 ];
 
+/** NOTIFY sources accepted by default: this machine only (an issuer elsewhere needs `--allow-notify`). */
+export const DEFAULT_ALLOW_NOTIFY: readonly string[] = ["127.0.0.0/8", "::1/128"];
+
 export const DEFAULT_TTL = { address: 300, txt: 30, apex: 3600, negative: 60 };
 
 /** Where the answer function is told a query came from. */
@@ -61,8 +66,13 @@ export interface Answer {
   response: Buffer | null;
   /** One line, for the debug log (warning-level problems are logged by the caller from `rcode`). */
   log: string;
-  /** Response code name (NOERROR, NXDOMAIN, REFUSED, FORMERR, NOTIMP, BADVERS, SERVFAIL) or "DROP". */
+  /** Response code name (NOERROR, NXDOMAIN, REFUSED, NOTAUTH, FORMERR, NOTIMP, BADVERS, SERVFAIL) or "DROP". */
   rcode: string;
   /** Question type name, or "-" when there was no readable question. */
   qtype: string;
+  /**
+   * For a NOTIFY (opcode 4) only: `accepted` (the zone should be reloaded now), `refused` (a source outside
+   * the allowed ranges), `rejected` (malformed, or not our zone's SOA).
+   */
+  notify?: "accepted" | "refused" | "rejected";
 }

@@ -1,8 +1,8 @@
-/** The TCP limit flags of `boxcert dns` (options.ts): what each accepts, and the limits they build. */
+/** The TCP limit, poll and NOTIFY flags of `boxcert dns` (options.ts): what each accepts, and what they build. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ValueError } from "@boxcert/shared";
-import { buildTcpLimits, parseConnectionCount, parseIdleTimeout, type DnsFlags } from "../src/options.ts";
+import { buildDnsConfig, buildTcpLimits, parseCidr, parseConnectionCount, parseIdleTimeout, parsePollInterval, type DnsFlags } from "../src/options.ts";
 import { DEFAULT_TCP_LIMITS } from "../src/tcp.ts";
 
 const flags: DnsFlags = { zone: "boxcert.test", listen: { host: "127.0.0.1", port: 5353 }, store: "registry.sqlite", logLevel: "info" };
@@ -35,4 +35,17 @@ test("the TCP limits: the defaults, the flags, a per-client default held to a lo
   assert.equal(buildTcpLimits({ ...flags, tcpMaxConnections: 8 }).maxPerClient, 8);
   assert.equal(buildTcpLimits({ ...flags, tcpMaxPerClient: 256 }).maxPerClient, 256);
   assert.throws(() => buildTcpLimits({ ...flags, tcpMaxPerClient: 300 }), /--tcp-max-per-client 300 is above --tcp-max-connections 256/);
+});
+
+test("--poll-interval takes a duration from 50ms to 10m", () => {
+  assert.equal(parsePollInterval("250ms"), 250);
+  assert.equal(parsePollInterval("10m"), 600_000);
+  assert.throws(() => parsePollInterval("10ms"), /shorter than 50ms/);
+  assert.throws(() => parsePollInterval("11m"), /longer than 10m/);
+});
+
+test("--allow-notify: loopback by default; the ranges given replace it", () => {
+  assert.deepEqual(buildDnsConfig(flags).allowNotify, ["127.0.0.0/8", "::1/128"]);
+  assert.deepEqual(buildDnsConfig({ ...flags, allowNotify: [parseCidr("10.0.0.0/24"), parseCidr("192.0.2.7")] }).allowNotify, ["10.0.0.0/24", "192.0.2.7/32"]);
+  assert.throws(() => parseCidr("10.0.0.0/33"), /not a CIDR range/);
 });

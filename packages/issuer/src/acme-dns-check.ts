@@ -6,13 +6,17 @@
 import { randomInt } from "node:crypto";
 import { connect } from "node:net";
 import * as dnsPacket from "dns-packet";
-import { formatHostPort, type HostPort } from "@boxcert/shared";
+import { backoffDelay, formatHostPort, type BackoffSchedule, type HostPort } from "@boxcert/shared";
 
 /** An authoritative server of the zone, as given to --acme-dns-server (options.ts parses it). */
 export type DnsServerAddress = HostPort;
 
 const QUERY_TIMEOUT_MS = 2_000;
-const POLL_EVERY_MS = 100;
+/**
+ * Between checks: 10 ms doubling to 100 ms. The dns servers are told of the new values by DNS NOTIFY
+ * (dns-notify.ts) and answer them a few milliseconds after the commit, so the first checks are close together.
+ */
+const CHECK_BACKOFF: BackoffSchedule = { initialMs: 10, maxMs: 100, factor: 2, jitter: 0 };
 
 /** The TXT strings one server answers for `name`, asked over TCP. */
 export function queryTxtOverTcp(server: DnsServerAddress, name: string): Promise<string[]> {
@@ -55,6 +59,7 @@ export async function waitForTxtValues(servers: DnsServerAddress[], name: string
   const deadline = Date.now() + timeoutMs;
   let waiting = [...servers];
   let last = "";
+  let attempt = 0;
   for (;;) {
     const still: DnsServerAddress[] = [];
     for (const server of waiting) {
@@ -73,6 +78,6 @@ export async function waitForTxtValues(servers: DnsServerAddress[], name: string
     waiting = still;
     if (waiting.length === 0) return;
     if (Date.now() >= deadline) throw new Error(`not served after ${timeoutMs} ms (${last})`);
-    await new Promise((r) => setTimeout(r, POLL_EVERY_MS));
+    await new Promise((r) => setTimeout(r, backoffDelay(CHECK_BACKOFF, attempt++)));
   }
 }

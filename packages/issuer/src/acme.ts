@@ -74,6 +74,8 @@ export interface AcmeSourceOptions {
   zoneRecords: ZoneRecords;
   /** The zone's authoritative servers, asked directly over TCP before the CA is told to validate. */
   dnsServers: DnsServerAddress[];
+  /** Called after challenge values are committed or removed; returns at once (DNS NOTIFY, dns-notify.ts). */
+  zoneChanged?: () => void;
   contact?: string;
   /** PEM CA bundle trusted for the directories' own HTTPS (a test CA such as Pebble); never disables checks. */
   caBundlePem?: string;
@@ -312,7 +314,10 @@ export class AcmeSource implements CertificateSource, ExclusivePerBox, ReplacesP
     // is gone; the age limit catches what another machine's dead issuer left before its lock expired.
     const orphans = await options.zoneRecords.removeOrphanChallenges(boxLockName, now);
     const stale = await options.zoneRecords.removeChallengesBefore(new Date(now.getTime() - STALE_CHALLENGE_MS));
-    if (orphans + stale > 0) options.logger.warn({ removed: orphans + stale }, "removed challenge values left by an earlier run");
+    if (orphans + stale > 0) {
+      options.logger.warn({ removed: orphans + stale }, "removed challenge values left by an earlier run");
+      options.zoneChanged?.();
+    }
     // In the background: a directory that does not answer must not hold the issuer's start for its timeout.
     source.caaPublished = Promise.all(directories.map((d) => source.publishCaa(d))).then(() => undefined);
     return source;
@@ -472,6 +477,7 @@ export class AcmeSource implements CertificateSource, ExclusivePerBox, ReplacesP
     try {
       for (const value of values) await this.options.zoneRecords.addChallenge(label, value);
       if (values.length > 0) {
+        this.options.zoneChanged?.();
         const name = `_acme-challenge.${label}.${zone}`;
         await waitForTxtValues(this.options.dnsServers, name, values, DNS_PROPAGATION_TIMEOUT_MS).catch((err: Error) => {
           throw new SourceUnavailableError(`checking DNS propagation of ${name} (servers ${this.options.dnsServers.map(formatHostPort).join(", ")}): ${err.message}`, DEFAULT_RETRY_AFTER_SECONDS, { cause: err });
@@ -492,6 +498,7 @@ export class AcmeSource implements CertificateSource, ExclusivePerBox, ReplacesP
           this.options.logger.error({ label, err: err.message }, "cannot remove a challenge value (the next start removes it)");
         });
       }
+      if (values.length > 0) this.options.zoneChanged?.();
     }
   }
 

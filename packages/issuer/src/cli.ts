@@ -15,6 +15,7 @@ import type { DnsServerAddress } from "./acme-dns-check.ts";
 import type { CertificateSource } from "./certificate-source.ts";
 import { buildIssuerApp, DEFAULT_MAX_IN_FLIGHT } from "./app.ts";
 import { answerMetricsRequests, DEFAULT_WORKERS, gatherWorkerMetrics, isIssuerWorker, reportListening, superviseWorkers } from "./workers.ts";
+import { NO_NOTIFIER, startZoneNotifier, type ZoneChangeNotifier } from "./dns-notify.ts";
 import { parseDnsServer, parseLifetime, parseListen, parsePositiveInt } from "./options.ts";
 import { IssuerMetrics, mergeSnapshots, prometheusText } from "./metrics.ts";
 
@@ -44,6 +45,8 @@ export interface IssuerConfig {
   maxInFlight?: number;
   /** Serve GET /metrics (Prometheus text) here (--metrics). */
   metrics?: HostPort;
+  /** dns servers told of every zone change by DNS NOTIFY (--notify-dns); with ACME, its dnsServers too. */
+  notifyDns?: DnsServerAddress[];
   logger: Logger;
   clock?: () => number;
   /**
@@ -144,7 +147,10 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
     },
   });
   let endpoint: RunningMetricsEndpoint | null = null;
+  let notifier: ZoneChangeNotifier = NO_NOTIFIER;
+  const zoneChanged = () => notifier.zoneChanged();
   try {
+    notifier = await startZoneNotifier({ zone: config.zone, notifyDns: config.notifyDns, acmeDnsServers: config.acme?.dnsServers, logger: config.logger });
     const ca = await EmbeddedCa.loadOrCreate(keysDir);
     const source: CertificateSource =
       config.ca === "acme" && config.acme
@@ -153,6 +159,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
             keysDir,
             zoneRecords: new ZoneRecords(store.db),
             dnsServers: config.acme.dnsServers,
+            zoneChanged,
             logger: config.logger,
             metrics,
             ...(caBundlePem ? { caBundlePem } : {}),
@@ -168,6 +175,7 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       maxCertificatesPerWeek: config.maxCertificatesPerWeek,
       clock: config.clock ?? Date.now,
       logger: config.logger,
+      zoneChanged,
       ...(tls ? { tls } : {}),
       ...(config.maxInFlight !== undefined ? { maxInFlight: config.maxInFlight } : {}),
       metrics,
@@ -196,12 +204,15 @@ export async function startIssuer(config: IssuerConfig): Promise<RunningIssuer> 
       async close() {
         await Promise.all([app.close(), endpoint?.close()]);
         metrics.close();
+        await app.close();
+        await notifier.close();
         await store.close();
       },
     };
   } catch (err) {
     await endpoint?.close();
     metrics.close();
+    await notifier.close();
     await store.close();
     throw err;
   }
@@ -288,6 +299,7 @@ export function registerIssuerCommand(program: Command): void {
     .option("--acme-ca-bundle <file>", "with --ca acme: CA bundle (PEM) trusted for the directories' own HTTPS (test CAs such as Pebble)")
     .option("--acme-contact <mail>", "with --ca acme: contact address of the ACME account")
     .option("--acme-dns-server <host:port>", "with --ca acme: an authoritative server of the zone, asked over TCP before the CA validates (repeatable)", collectDnsServer, [] as DnsServerAddress[])
+    .option("--notify-dns <host:port>", "a boxcert dns told of every zone change by DNS NOTIFY, at once (repeatable; the --acme-dns-server ones are told too)", collectDnsServer, [] as DnsServerAddress[])
     .option("--listen <host:port>", "address to listen on", asArgument(parseListen), parseListen("127.0.0.1:8700"))
     .option("--tls-cert <file>", "serve HTTPS with this certificate chain (PEM)")
     .option("--tls-key <file>", "... and this key (PEM)")
@@ -318,6 +330,7 @@ export function registerIssuerCommand(program: Command): void {
         maxCertificatesPerWeek: opts.maxCertsPerWeek,
         maxInFlight: opts.maxInFlight,
         ...(opts.metrics ? { metrics: opts.metrics } : {}),
+        notifyDns: opts.notifyDns,
         logger,
       };
       if (workers > 1 && !worker) {

@@ -61,6 +61,8 @@ export interface IssuanceOptions {
   logger: Logger;
   /** [0, 1): where in 60–70% of the lifetime renewAfter falls. Injected for tests. */
   random?: () => number;
+  /** Called after a commit that changed the zone (a box enrolled: its label answers now); returns at once (DNS NOTIFY). */
+  zoneChanged?: () => void;
 }
 
 const WEEK_MS = 7 * 24 * 3600_000;
@@ -141,7 +143,10 @@ export class Issuance {
     const { refusal, box, created } = await enrollBox(this.options.records, input, new Date(this.options.clock()));
     if (refusal) return refusal;
     const { label, seat } = box!;
-    if (created) this.options.logger.info({ label, identifier: input.identifier, seat }, "box enrolled");
+    if (created) {
+      this.options.zoneChanged?.();
+      this.options.logger.info({ label, identifier: input.identifier, seat }, "box enrolled");
+    }
     return { kind: "ok", body: { label, zone: this.options.zone, names: certificateNames(label, this.options.zone) } };
   }
 

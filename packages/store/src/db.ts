@@ -10,6 +10,7 @@ import type { Database as BetterSqliteDatabase } from "better-sqlite3";
 import type { PoolClient } from "pg";
 import { migrationProvider } from "./migrations.ts";
 import { startBackgroundCheckpoints, type BackgroundCheckpoints } from "./checkpoints.ts";
+import { listenZoneChannel, type ZoneChangeListener } from "./zone-changes.ts";
 
 export type Dialect = "sqlite" | "postgres";
 
@@ -18,6 +19,12 @@ export interface Store {
   dialect: Dialect;
   /** Where the store is, for messages (a file path, or the PostgreSQL URL without its password). */
   location: string;
+  /**
+   * PostgreSQL: calls `onChange` at once after every commit that moves the zone version (LISTEN on a
+   * connection of its own, reopened by itself when it drops; zone-changes.ts). Returns the function that
+   * stops listening. SQLite: null (nothing to listen to; the caller polls).
+   */
+  listenZoneChanges(listener: ZoneChangeListener): (() => Promise<void>) | null;
   /** The schema's migrations in order, when each ran, and whether this open ran it. */
   migrations(): Promise<MigrationState[]>;
   close(): Promise<void>;
@@ -128,6 +135,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
   let dialect: Dialect;
   let location: string;
   let poolClosing = () => {};
+  let listenZoneChanges: Store["listenZoneChanges"] = () => null;
   if (isPostgresUrl(url)) {
     // pg is imported only here, so an SQLite-only issuer never loads it.
     const pg = (await import("pg")).default;
@@ -164,6 +172,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     const migrationPool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS });
     migrationPool.on("error", () => {});
     migrationDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: migrationPool }) });
+    listenZoneChanges = (listener) => listenZoneChannel(pg.Client, url, listener);
   } else {
     const SqliteDatabase = (await import("better-sqlite3")).default;
     dialect = "sqlite";
@@ -208,6 +217,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     db,
     dialect,
     location,
+    listenZoneChanges,
     async migrations() {
       return (await migrator.getMigrations()).map((m) => ({ name: m.name, executedAt: m.executedAt?.toISOString() ?? null, ranNow: ranNow.has(m.name) }));
     },

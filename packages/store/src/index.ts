@@ -39,4 +39,5 @@ export {
   type KindDecision,
 } from "./database-report-queries.ts";
 export { ZoneRecords, type ZoneRecordsSnapshot } from "./zone-records.ts";
+export { ZONE_CHANNEL, type ZoneChangeListener, type ZoneListenEvent } from "./zone-changes.ts";
 export { LockTimeoutError, withStoreLock, LOCK_POLLING, lockOwnerIsGone, newLockOwner, type StoreLockOptions } from "./lock.ts";

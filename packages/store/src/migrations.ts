@@ -152,6 +152,22 @@ async function addDatabaseReports(db: Kysely<unknown>, _dialect: Dialect, _id: I
   await db.schema.createIndex("databases_subscription_kind").on("databases").columns(["subscription_id", "kind"]).execute();
 }
 
+/**
+ * PostgreSQL: the zone version's trigger also sends `pg_notify('boxcert_zone', <version>)`, delivered at
+ * commit to every dns process LISTENing (zone-changes.ts), so a change reaches them at once rather than at
+ * their next poll. SQLite has no such thing: nothing changes there.
+ */
+async function notifyZoneChanges(db: Kysely<unknown>, dialect: Dialect, _id: IdColumn): Promise<void> {
+  if (dialect !== "postgres") return;
+  await sql`CREATE OR REPLACE FUNCTION boxcert_bump_zone_version() RETURNS trigger AS $$
+    DECLARE moved integer;
+    BEGIN
+      UPDATE zone_state SET version = version + 1 WHERE id = 1 RETURNING version INTO moved;
+      PERFORM pg_notify('boxcert_zone', moved::text);
+      RETURN NULL;
+    END $$ LANGUAGE plpgsql`.execute(db);
+}
+
 function buildMigrations(dialect: Dialect): Record<string, Migration> {
   // SQLite's INTEGER PRIMARY KEY is already an auto-assigned rowid; PostgreSQL needs an identity column.
   const id: IdColumn = (c) => (dialect === "postgres" ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey());
@@ -162,6 +178,7 @@ function buildMigrations(dialect: Dialect): Record<string, Migration> {
     "0003_locks": step(createLocks),
     "0004_caa_identities": step(createCaaIdentities),
     "0005_database_reports": step(addDatabaseReports),
+    "0006_zone_notify": step(notifyZoneChanges),
   };
 }
 

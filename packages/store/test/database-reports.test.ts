@@ -105,7 +105,7 @@ for (const engine of ENGINES) {
         assert.deepEqual((await operations.listSubscriptions()).map((s) => [s.code, s.seatsTaken]), [["OLD-1", 1]]);
         assert.deepEqual((await operations.listBoxes()).map((b) => [b.label, b.database]), [["oldlabel", uuid]]);
         const applied = await migrated.db.selectFrom("kysely_migration" as never).select("name" as never).execute();
-        assert.deepEqual((applied as Array<{ name: string }>).map((m) => m.name).at(-1), "0005_database_reports");
+        assert.deepEqual((applied as Array<{ name: string }>).map((m) => m.name).at(-1), "0006_zone_notify");
         // The operator-added database records the key of its first report.
         const seen: DatabaseReportFacts[] = [];
         await new DatabaseReportQueries(migrated).report({ dbUuid: uuid, enterpriseCode: "OLD-1", databaseKey: "KEY" }, new Date("2026-02-01T00:00:00Z"), recordClaim("production", seen));

@@ -39,7 +39,7 @@ test("migrations are versioned and run once; reopening keeps data", async () => 
   const applied = await b.db.selectFrom("kysely_migration" as never).selectAll().execute();
   assert.deepEqual(
     applied.map((m) => (m as { name: string }).name),
-    ["0001_registry", "0002_zone", "0003_locks", "0004_caa_identities", "0005_database_reports"],
+    ["0001_registry", "0002_zone", "0003_locks", "0004_caa_identities", "0005_database_reports", "0006_zone_notify"],
   );
   await b.close();
 });
