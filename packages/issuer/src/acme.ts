@@ -36,8 +36,8 @@ const STALE_CHALLENGE_MS = 10 * 60_000;
 const DNS_PROPAGATION_TIMEOUT_MS = 10_000;
 /** What the box is told to wait when the CA gave no Retry-After. */
 const DEFAULT_RETRY_AFTER_SECONDS = 60;
-/** Order polling (acme-client waits 5 s by default): a fraction of a second, growing to 1 s; a longer Retry-After wins. */
-export const ORDER_POLLING: BackoffSchedule = { initialMs: 100, maxMs: 1000, factor: 2, jitter: 0.1 };
+/** Order polling (acme-client waits 5 s by default): 25 ms doubling to 1 s (two more requests an order than from 100 ms, for a CA that validates in tens of milliseconds); a longer Retry-After wins. */
+export const ORDER_POLLING: BackoffSchedule = { initialMs: 25, maxMs: 1000, factor: 2, jitter: 0.1 };
 /** An order not done by then is reported as the CA being slow (503), and the box comes back. */
 const ORDER_DEADLINE_MS = 30_000;
 const HTTP_TIMEOUT_MS = 10_000;
