@@ -1,7 +1,7 @@
 /**
  * A fleet as deployed: one PostgreSQL, two `boxcert issuer` processes on it (one shared --keys-dir) behind
  * HAProxy running deploy/haproxy/boxcert-issuer.cfg (TLS ends there), and two `boxcert dns` processes on
- * the same store. Boxes speak to HAProxy only; HAProxy sends each box's requests to one issuer (by the
+ * the same store; the last test adds two issuers ordering from Pebble (ACME) behind another HAProxy. Boxes speak to HAProxy only; HAProxy sends each box's requests to one issuer (by the
  * identifier in the signed body), so round robin between issuers is seen across boxes.
  */
 import { test, before, after } from "node:test";
@@ -18,6 +18,7 @@ import { freePort, startBoxcert, tempDir, type Proc } from "./support/processes.
 import { admin, customer, startIssuerProcess, ZONE, type Issuer } from "./support/system.ts";
 import { startPostgres, type Postgres } from "./support/postgres.ts";
 import { startHaproxy, type Haproxy } from "./support/haproxy.ts";
+import { startPebble } from "./support/pebble.ts";
 import { credentials, makeCsr, makeTlsKey, requestCertificate, scriptedBox, signBody, type ScriptedBox } from "./support/box-client.ts";
 
 const stops: Array<() => Promise<void> | void> = [];
@@ -66,12 +67,18 @@ interface Answer {
   json: Record<string, unknown>;
 }
 
+/** Where boxes connect: an HAProxy, and an agent trusting its certificate. */
+interface Front {
+  url: string;
+  agent: Agent;
+}
+
 /** A signed POST to HAProxy over HTTPS (its CA trusted), as a box sends it. */
-function post(path: string, box: ScriptedBox, body: string): Promise<Answer> {
-  const url = new URL(fleet.haproxy.url);
+function post(path: string, box: ScriptedBox, body: string, front: Front = { url: fleet.haproxy.url, agent: fleet.agent }): Promise<Answer> {
+  const url = new URL(front.url);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: url.hostname, port: url.port, path, method: "POST", agent: fleet.agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), [SIGNATURE_HEADER]: signBody(box, body) } },
+      { host: url.hostname, port: url.port, path, method: "POST", agent: front.agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), [SIGNATURE_HEADER]: signBody(box, body) } },
       (res) => {
         let text = "";
         res.setEncoding("utf8");
@@ -92,8 +99,8 @@ function post(path: string, box: ScriptedBox, body: string): Promise<Answer> {
   });
 }
 
-const enroll = (box: ScriptedBox) => post(ENROLL_PATH, box, JSON.stringify(credentials(box)));
-const certificate = (box: ScriptedBox, label: string, csr: string) => post(CERTIFICATE_PATH, box, JSON.stringify({ ...credentials(box), label, csr }));
+const enroll = (box: ScriptedBox, front?: Front) => post(ENROLL_PATH, box, JSON.stringify(credentials(box)), front);
+const certificate = (box: ScriptedBox, label: string, csr: string, front?: Front) => post(CERTIFICATE_PATH, box, JSON.stringify({ ...credentials(box), label, csr }), front);
 
 /** The same request straight to one issuer (plain HTTP), past HAProxy. */
 async function certificateDirect(issuerUrl: string, box: ScriptedBox, label: string, csr: string): Promise<Answer> {
@@ -242,8 +249,8 @@ test("50 requests at once for one box's new key, spread over both issuers direct
 });
 
 test("a TXT value written to the store (ZoneRecords, as the ACME path writes it) is served by both dns within 1 s, and its removal too", async () => {
-  // Written through the store rather than by an ACME order through HAProxy: the issuers here run the
-  // embedded CA; the ACME path's own tests (acme.test.ts, acme-lock.test.ts) cover the order itself.
+  // Written through the store, as the ACME path writes it, so that the delay from the write is measured;
+  // the last test has an ACME order through HAProxy put its values there.
   const opened = await openStore(fleet.pg.url);
   stops.push(() => opened.close());
   const records = new ZoneRecords(opened.db);
@@ -260,4 +267,63 @@ test("a TXT value written to the store (ZoneRecords, as the ACME path writes it)
   const removed = await untilServed(name, "TXT", (answers) => !txtValues(answers).includes(value), removedAt);
   console.log(`fleet: TXT served by both dns ${added.map((d) => d.toFixed(0)).join(", ")} ms after the write; gone ${removed.map((d) => d.toFixed(0)).join(", ")} ms after the removal`);
   assert.ok(Math.max(...added, ...removed) < 1000, `within 1 s: ${[...added, ...removed].map((d) => d.toFixed(0)).join(", ")} ms`);
+});
+
+test("ACME through HAProxy: two issuers (--ca acme) on the store, Pebble validating; both dns serve the challenge's TXT during the order", async () => {
+  const [dns1, dns2] = fleet.dnsPorts.map((p) => `127.0.0.1:${p}`) as [string, string];
+  // Pebble asks one of them (its -dnsserver takes one); each issuer waits until both serve every value.
+  const pebble = await startPebble({ dnsServer: dns2 });
+  stops.push(() => pebble.stop());
+  const keysDir = join(tempDir("boxcert-fleet-acme-keys-"), "keys");
+  const extra = ["--store", fleet.pg.url, "--keys-dir", keysDir, "--ca", "acme", "--acme-directory", pebble.directoryUrl, "--acme-ca-bundle", pebble.tls.ca, "--acme-contact", "ops@example.net", "--acme-dns-server", dns1, "--acme-dns-server", dns2];
+  const issuers: Issuer[] = [];
+  for (let i = 0; i < 2; i++) {
+    const issuer = await startIssuerProcess({ extra });
+    stops.push(() => issuer.proc.stop());
+    issuers.push(issuer);
+  }
+  const haproxy = await startHaproxy(issuers.map((i) => new URL(i.url).host) as [string, string]);
+  stops.push(() => haproxy.stop());
+  const agent = new Agent({ keepAlive: true, ca: readFileSync(haproxy.ca) });
+  stops.push(() => agent.destroy());
+  const front = { url: haproxy.url, agent };
+  const acmeLogs = () => issuers.map((i, n) => `acme issuer ${n + 1}:\n${i.proc.output().slice(-3000)}`).join("\n") + `\npebble:\n${pebble.output().slice(-2000)}`;
+
+  const uuid = await customer(fleet.pg.url, "FLEET-ACME", "in_progress", 1);
+  const box = scriptedBox(uuid, "FLEET-ACME");
+  const enrolled = await enroll(box, front);
+  assert.equal(enrolled.status, 200, JSON.stringify(enrolled.json));
+  const label = enrolled.json.label as string;
+  const name = `_acme-challenge.${label}.${ZONE}`;
+
+  // Both dns are asked every 20 ms while the order runs: what each served.
+  const seen = fleet.dnsPorts.map(() => new Set<string>());
+  let ordering = true;
+  const watching = Promise.all(
+    fleet.dnsPorts.map(async (port, i) => {
+      while (ordering) {
+        for (const value of txtValues(await ask(port, name, "TXT").catch(() => []))) seen[i]!.add(value);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }),
+  );
+  const csr = await makeCsr(await makeTlsKey(), certificateNames(label, ZONE));
+  let issued: Answer;
+  try {
+    issued = await certificate(box, label, csr, front);
+  } finally {
+    ordering = false;
+    await watching;
+  }
+  assert.equal(issued.status, 200, `${JSON.stringify(issued.json)}\n${acmeLogs()}`);
+  const leaf = new X509Certificate((issued.json.chain as string).match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/)![0]);
+  assert.ok(leaf.checkIssued(new X509Certificate(pebble.intermediatePem)), "issued by Pebble's intermediate");
+  assert.equal(issuers.map((i) => i.proc.output().match(/ACME order completed/g)?.length ?? 0).reduce((a, b) => a + b), 1, acmeLogs());
+  console.log(`fleet: ACME through HAProxy: TXT values served during the order by dns 1: ${seen[0]!.size}, dns 2: ${seen[1]!.size}`);
+  // The wildcard and the bare name: two values, both on both servers.
+  assert.equal(seen[0]!.size, 2, `dns 1 served ${[...seen[0]!].join(", ")}`);
+  assert.deepEqual([...seen[1]!].sort(), [...seen[0]!].sort(), "both dns served the same values");
+  // Removed when the order ended: gone from both within 1 s.
+  const gone = await untilServed(name, "TXT", (answers) => txtValues(answers).length === 0, performance.now());
+  assert.ok(Math.max(...gone) < 1000, `the values are gone from both dns within 1 s: ${gone.map((d) => d.toFixed(0)).join(", ")} ms`);
 });
