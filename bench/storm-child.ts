@@ -46,6 +46,8 @@ export interface DriveResult {
   ok: number;
   /** Milliseconds each successful request took (its last attempt). */
   latencies: number[];
+  /** ... those of them sent on a new connection (TCP and TLS set-up included). */
+  newConnectionLatencies: number[];
   busy: number;
   limited: number;
   /** Answers other than 200, 503 busy and 429, by status. */
@@ -96,7 +98,7 @@ function bodies(boxes: BoxSpec[], zone: string): Signed[] {
   });
 }
 
-function post(agent: Agent, url: URL, path: string, item: Signed): Promise<{ status: number; text: string; retryAfter: number }> {
+function post(agent: Agent, url: URL, path: string, item: Signed): Promise<{ status: number; text: string; retryAfter: number; newConnection: boolean }> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -111,7 +113,7 @@ function post(agent: Agent, url: URL, path: string, item: Signed): Promise<{ sta
         let text = "";
         res.setEncoding("utf8");
         res.on("data", (d: string) => (text += d));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text, retryAfter: Number(res.headers["retry-after"] ?? 1) }));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text, retryAfter: Number(res.headers["retry-after"] ?? 1), newConnection: !req.reusedSocket }));
       },
     );
     req.on("error", reject);
@@ -122,7 +124,7 @@ function post(agent: Agent, url: URL, path: string, item: Signed): Promise<{ sta
 async function drive(o: DriveOptions): Promise<DriveResult> {
   const url = new URL(o.url);
   const agent = new Agent({ keepAlive: true, maxSockets: o.sockets, ca: o.ca });
-  const result: DriveResult = { seconds: 0, ok: 0, latencies: [], busy: 0, limited: 0, otherStatus: {}, reused: 0, network: 0, failed: 0, sample: "", labels: new Array<string>(o.requests.length), clientCpuSeconds: 0 };
+  const result: DriveResult = { seconds: 0, ok: 0, latencies: [], newConnectionLatencies: [], busy: 0, limited: 0, otherStatus: {}, reused: 0, network: 0, failed: 0, sample: "", labels: new Array<string>(o.requests.length), clientCpuSeconds: 0 };
   const wait = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000 * o.retryScale));
   let next = 0;
   const cpu = process.cpuUsage();
@@ -134,7 +136,7 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
         const item = o.requests[index]!;
         for (let attempt = 1; ; attempt++) {
           const sent = performance.now();
-          let answer: { status: number; text: string; retryAfter: number };
+          let answer: Awaited<ReturnType<typeof post>>;
           try {
             answer = await post(agent, url, o.path, item);
           } catch (err) {
@@ -150,6 +152,7 @@ async function drive(o: DriveOptions): Promise<DriveResult> {
           if (answer.status === 200) {
             result.ok++;
             result.latencies.push(performance.now() - sent);
+            if (answer.newConnection) result.newConnectionLatencies.push(performance.now() - sent);
             if (o.expect === "enroll") result.labels[index] = (JSON.parse(answer.text) as { label: string }).label;
             else if (!answer.text.includes('"reused":false')) {
               result.reused++;
