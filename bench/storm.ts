@@ -145,7 +145,8 @@ async function setupA(): Promise<Target> {
 
 async function setupB(): Promise<Target> {
   const pg = await startPostgres();
-  const keysDir = join(tempDir("boxcert-bench-storm-b-"), "keys");
+  const dir = tempDir("boxcert-bench-storm-b-");
+  const keysDir = join(dir, "keys");
   const issuers: Issuer[] = [];
   // One after the other: the first makes the CA's keys, the second finds them.
   for (let i = 0; i < 2; i++) issuers.push(await startIssuerProcess({ lifetime: "90d", extra: ["--store", pg.url, "--keys-dir", keysDir, ...ISSUER_FLAGS], nodeArgs: NODE_ARGS }));
@@ -161,6 +162,7 @@ async function setupB(): Promise<Target> {
       await haproxy.stop();
       for (const issuer of issuers) await issuer.proc.stop();
       pg.stop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -4,7 +4,7 @@
  * the foreground (-db), its values given through the environment as that file expects. TLS ends at
  * HAProxy with a throwaway certificate; the issuers behind it serve plain HTTP.
  */
-import { writeFileSync, readFileSync } from "node:fs";
+import { rmSync, writeFileSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { ensureDebianPackage, freePort, makeServerTls, ROOT, spawnProcess, StopWaiting, tempDir, waitFor, type Proc } from "./processes.ts";
@@ -75,7 +75,10 @@ export async function startHaproxy(issuers: [string, string]): Promise<Haproxy> 
       }
       return servers;
     },
-    stop: () => proc.stop(),
+    stop: async () => {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
   // Up when both issuers pass their health check: before that, HAProxy would send every request to one.
   await waitFor("HAProxy with both issuers up", async () => {
