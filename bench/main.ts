@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   acme: async () => (await import("./acme.ts")).benchAcme(),
   pos: async () => (await import("./pos.ts")).benchPos(),
   box: async () => (await import("./box.ts")).benchBox(),
+  storm: async () => (await import("./storm.ts")).benchStorm(),
 };
 
 const name = process.argv[2];

@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 # command -> Debian package
 # chromium and certutil: the browser tests (test/*browser.test.ts); dnsmasq: a LAN resolver for the box's
 # diagnostics tests; lintian, systemd-analyze and systemd-nspawn: the Debian package and the systemd units (test/package-deb,
-# test/deploy-systemd).
-declare -A NEEDS=([openssl]=openssl [curl]=curl [dig]=dnsutils [pebble]=pebble [chromium]=chromium [certutil]=libnss3-tools [dnsmasq]=dnsmasq-base [lintian]=lintian [systemd-analyze]=systemd [systemd-nspawn]=systemd-container)
+# test/deploy-systemd); haproxy: in front of two issuers (test/fleet.test.ts, the storm benchmark).
+declare -A NEEDS=([openssl]=openssl [curl]=curl [dig]=dnsutils [pebble]=pebble [chromium]=chromium [certutil]=libnss3-tools [dnsmasq]=dnsmasq-base [lintian]=lintian [systemd-analyze]=systemd [systemd-nspawn]=systemd-container [haproxy]=haproxy)
 missing=()
 for cmd in "${!NEEDS[@]}"; do
   # dnsmasq lives in /usr/sbin, which is not on every user's PATH.
