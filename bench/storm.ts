@@ -14,7 +14,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { cpus } from "node:os";
+import { availableParallelism, cpus } from "node:os";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CERTIFICATE_PATH, newLabel } from "@boxcert/shared";
@@ -127,15 +127,31 @@ interface Target {
   stop(): Promise<void>;
 }
 
+/** Setup a's worker processes (`--workers`): one per core unless BENCH_STORM_WORKERS says. */
+const WORKERS_A = Number(process.env.BENCH_STORM_WORKERS ?? availableParallelism());
+
+/** The child processes of `pid` once there are `count` of them (an issuer's workers). */
+async function waitForChildren(pid: number, count: number): Promise<number[]> {
+  for (let tries = 0; tries < 300; tries++) {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+    if (children.length >= count) return children;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`the issuer ${pid} did not start ${count} workers`);
+}
+
 async function setupA(): Promise<Target> {
   const dir = tempDir("boxcert-bench-storm-a-");
   const tls = await makeServerTls(dir);
-  const issuer = await startIssuerProcess({ dir, tls, lifetime: "90d", extra: ISSUER_FLAGS, nodeArgs: NODE_ARGS });
+  // One machine's issuer as it runs by default: a primary and one worker process per core.
+  const issuer = await startIssuerProcess({ dir, tls, lifetime: "90d", extra: [...ISSUER_FLAGS, "--workers", String(WORKERS_A)], nodeArgs: NODE_ARGS });
+  const primary = issuer.proc.child.pid!;
+  const workers = WORKERS_A > 1 ? await waitForChildren(primary, WORKERS_A) : [];
   return {
     url: issuer.url,
     ca: readFileSync(tls.ca, "utf8"),
     store: issuer.store,
-    processes: { issuer: issuer.proc.child.pid! },
+    processes: { primary, ...Object.fromEntries(workers.map((pid, i) => [`worker${i + 1}`, pid])) },
     stop: async () => {
       await issuer.proc.stop();
       rmSync(dir, { recursive: true, force: true });

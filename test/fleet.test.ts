@@ -162,8 +162,7 @@ test("boxes through HAProxy: certificates from both issuers, verified against th
   const root = new X509Certificate(readFileSync(join(fleet.issuers[0].keysDir, "embedded-ca", "root.pem")));
   const before = await fleet.haproxy.stats();
   const delays: number[] = [];
-  // Fixed identifiers: HAProxy's hash of them puts these six on both issuers, the same every run.
-  const boxes = Array.from({ length: 6 }, (_, i) => scriptedBox(uuid, "FLEET-1", `00000000-0000-4000-8000-f1ee7000000${i + 1}`));
+  const boxes = Array.from({ length: 6 }, () => scriptedBox(uuid, "FLEET-1"));
   const labels: string[] = [];
   for (const box of boxes) {
     const enrolled = await enroll(box);
@@ -228,21 +227,20 @@ async function assertOneCertificate(label: string, previous: string, answers: An
   assert.equal(fresh, 1, "one answer issued it, the others reused it");
 }
 
-test("50 requests at once for one box's new key through HAProxy: one issuer serves them, one new certificate, every answer carries it", async () => {
+test("50 requests at once for one box's new key through HAProxy: spread over both issuers, one new certificate, every answer carries it", async () => {
   const { box, label, previous, csr } = await renewingBox("FLEET-2");
   const before = await fleet.haproxy.stats();
   const answers = await Promise.all(Array.from({ length: 50 }, () => certificate(box, label, csr)));
   const after = await fleet.haproxy.stats();
   const served = ["issuer1", "issuer2"].map((s) => after.get(s)!.total - before.get(s)!.total);
   console.log(`fleet: 50 at once through HAProxy: requests per issuer ${served.join(" / ")}`);
-  assert.deepEqual([...served].sort((a, b) => a - b), [0, 50], `one box's requests go to one issuer: ${served.join(" / ")}`);
+  assert.equal(served[0]! + served[1]!, 50, `HAProxy sent the 50: ${served.join(" / ")}`);
+  assert.ok(served.every((n) => n >= 10), `round robin spreads one box's requests over both issuers: ${served.join(" / ")}`);
   await assertOneCertificate(label, previous, answers);
 });
 
-// Without HAProxy's hashing (round robin, or a box retrying through another balancer), one box's requests
-// reach both issuers at once; with the embedded CA each process then issues its own certificate (the
-// per-box lock in the store is taken for ACME only, issuance.ts `isExclusivePerBox`). Seen in 5 runs of 6.
-test("50 requests at once for one box's new key, spread over both issuers directly: one new certificate", { todo: "two issuer processes with the embedded CA each issue one (no cross-process per-box lock)" }, async () => {
+// Straight to both issuers, without a balancer: the store alone makes one certificate of them.
+test("50 requests at once for one box's new key, spread over both issuers directly: one new certificate", async () => {
   const { box, label, previous, csr } = await renewingBox("FLEET-3");
   const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => certificateDirect(fleet.issuers[i % 2]!.url, box, label, csr)));
   await assertOneCertificate(label, previous, answers);
