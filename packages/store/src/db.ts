@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type DialectAdapter } from "kysely";
 import type { Database } from "./schema.ts";
 import type { Database as BetterSqliteDatabase } from "better-sqlite3";
 import type { PoolClient } from "pg";
@@ -101,6 +101,40 @@ function closeOnQueryTimeout(client: PoolClient): void {
   };
 }
 
+/**
+ * Migrations on SQLite, serialised across processes. kysely's SQLite adapter takes no migration lock and
+ * runs no transaction (it assumes one connection in one process), so several processes opening a new
+ * store at once could each run the first migration ("table subscriptions already exists"). Here the whole
+ * run is one BEGIN IMMEDIATE transaction on the store's connection: the write lock is taken before the
+ * migrations table is read, the other processes wait for it (busy_timeout) and then find every migration
+ * done, and a failed migration rolls back whole (SQLite's DDL is transactional).
+ */
+class SqliteMigrationDialect extends SqliteDialect {
+  constructor(private readonly database: BetterSqlite) {
+    super({ database });
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver({ database: this.database });
+  }
+  override createAdapter(): DialectAdapter {
+    return new TransactionalSqliteAdapter();
+  }
+}
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+  }
+  /** The connection is the store's, which goes on after the migrations. */
+  override async destroy(): Promise<void> {}
+}
+
+class TransactionalSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
 export interface StoreOptions {
   /**
    * SQLite: checkpoint the WAL in a worker thread rather than in the commit that fills it (checkpoints.ts).
@@ -190,14 +224,14 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
       throw new Error(`opening the SQLite store ${location}: ${(err as Error).message}`, { cause: err });
     }
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-    migrationDb = db;
+    migrationDb = new Kysely<Database>({ dialect: new SqliteMigrationDialect(sqlite) });
   }
   const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
   let migrated: Awaited<ReturnType<Migrator["migrateToLatest"]>>;
   try {
     migrated = await new Migrator({ db: migrationDb, provider: migrationProvider(dialect) }).migrateToLatest();
   } finally {
-    if (migrationDb !== db) await migrationDb.destroy();
+    await migrationDb.destroy();
   }
   const { error, results } = migrated;
   if (error) {
