@@ -14,19 +14,13 @@ import { decodeAddress, encodeAddress } from "@boxcert/shared";
 import { answer, answerWithoutFastPath, prepare, soaSerial } from "../src/answer.ts";
 import { dashedIPv4, dashedIPv6, fastAnswer } from "../src/fast-path.ts";
 import { parseIPv4, parseIPv6 } from "../src/ranges.ts";
-import { DEFAULT_ALLOW, DEFAULT_TTL, type Answer, type DnsConfig, type QuerySource, type ZoneSnapshot } from "../src/zone.ts";
+import { type Answer, type DnsConfig, type QuerySource, type ZoneSnapshot } from "../src/zone.ts";
+import { testDnsConfig } from "./helpers/dns-client.ts";
 
 const L1 = "abcdefghijklmnop";
 const L2 = "qrstuvwxyz234567";
 const FREED = "freedlabel222222";
-const config: DnsConfig = {
-  zone: "boxcert.test",
-  nameServers: [{ name: "ns1.boxcert.test", addresses: ["127.0.0.1", "fd00::53"] }],
-  caa: ["letsencrypt.org"],
-  allow: [...DEFAULT_ALLOW],
-  ttl: { ...DEFAULT_TTL },
-  hostmaster: "hostmaster.boxcert.test",
-};
+const config: DnsConfig = testDnsConfig({ nameServers: [{ name: "ns1.boxcert.test", addresses: ["127.0.0.1", "fd00::53"] }] });
 const zone: ZoneSnapshot = {
   version: 42,
   activeLabels: new Set([L1, L2]),

@@ -8,21 +8,15 @@ import assert from "node:assert/strict";
 import packet from "dns-packet";
 import { answer, answerWithoutFastPath } from "../src/answer.ts";
 import { DnsMetrics } from "../src/metrics.ts";
-import { DEFAULT_ALLOW, DEFAULT_TTL, type Answer, type DnsConfig, type QuerySource, type ZoneSnapshot } from "../src/zone.ts";
+import { type Answer, type DnsConfig, type QuerySource, type ZoneSnapshot } from "../src/zone.ts";
+import { testDnsConfig } from "./helpers/dns-client.ts";
 
 const L1 = "abcdefghijklmnop";
 const L2 = "qrstuvwxyz234567";
 const FREED = "freedlabel222222";
 const MANY = "manyvaluesmanyva";
 
-const config: DnsConfig = {
-  zone: "boxcert.test",
-  nameServers: [{ name: "ns1.boxcert.test", addresses: ["127.0.0.1"] }],
-  caa: ["letsencrypt.org"],
-  allow: [...DEFAULT_ALLOW],
-  ttl: { ...DEFAULT_TTL },
-  hostmaster: "hostmaster.boxcert.test",
-};
+const config: DnsConfig = testDnsConfig();
 const manyValues = Array.from({ length: 12 }, (_, i) => `${"v".repeat(40)}-${String(i).padStart(2, "0")}`);
 const zone: ZoneSnapshot = {
   version: 5,

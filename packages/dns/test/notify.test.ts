@@ -5,7 +5,6 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { createSocket } from "node:dgram";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,18 +15,11 @@ import { startDnsServer, type ZoneSource } from "../src/server.ts";
 import { openDnsZone } from "../src/zone-loader.ts";
 import { DnsMetrics } from "../src/metrics.ts";
 import { buildDnsConfig } from "../src/options.ts";
-import { DEFAULT_ALLOW, DEFAULT_TTL, type DnsConfig } from "../src/zone.ts";
-import { framed, query, tcpClient } from "./helpers/dns-client.ts";
+import { type DnsConfig } from "../src/zone.ts";
+import { framed, query, tcpClient, testDnsConfig, udpExchange } from "./helpers/dns-client.ts";
 
 const logger = pino({ level: "silent" });
-const baseConfig: DnsConfig = {
-  zone: "boxcert.test",
-  nameServers: [{ name: "ns1.boxcert.test", addresses: ["127.0.0.1"] }],
-  caa: ["letsencrypt.org"],
-  allow: [...DEFAULT_ALLOW],
-  ttl: { ...DEFAULT_TTL },
-  hostmaster: "hostmaster.boxcert.test",
-};
+const baseConfig: DnsConfig = testDnsConfig();
 const zone: ZoneSource = { snapshot: () => ({ version: 7, activeLabels: new Set(), challenges: new Map() }) };
 
 const folders: string[] = [];
@@ -43,21 +35,6 @@ function notify(id: number, name = "boxcert.test", type: packet.RecordType = "SO
   return packet.encode({ type: "query", id, flags: OPCODE_NOTIFY | packet.AUTHORITATIVE_ANSWER, questions: [{ type, name, class: "IN" }] });
 }
 
-function udpExchange(port: number, message: Buffer, timeoutMs = 2000): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket("udp4");
-    const timer = setTimeout(() => {
-      socket.close();
-      reject(new Error("no UDP answer"));
-    }, timeoutMs);
-    socket.once("message", (msg) => {
-      clearTimeout(timer);
-      socket.close();
-      resolve(msg);
-    });
-    socket.send(message, port, "127.0.0.1");
-  });
-}
 
 interface Header {
   id: number;

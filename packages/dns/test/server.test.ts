@@ -9,18 +9,11 @@ import { randomBytes } from "node:crypto";
 import packet from "dns-packet";
 import pino from "pino";
 import { startDnsServer, type RunningDnsServer, type ZoneSource } from "../src/server.ts";
-import { DEFAULT_ALLOW, DEFAULT_TTL, type DnsConfig } from "../src/zone.ts";
-import { framed, query, sleep, tcpClient } from "./helpers/dns-client.ts";
+import { type DnsConfig } from "../src/zone.ts";
+import { framed, query, sleep, tcpClient, testDnsConfig, udpExchange } from "./helpers/dns-client.ts";
 
 const LABEL = "abcdefghijklmnop";
-const config: DnsConfig = {
-  zone: "boxcert.test",
-  nameServers: [{ name: "ns1.boxcert.test", addresses: ["127.0.0.1"] }],
-  caa: ["letsencrypt.org"],
-  allow: [...DEFAULT_ALLOW],
-  ttl: { ...DEFAULT_TTL },
-  hostmaster: "hostmaster.boxcert.test",
-};
+const config: DnsConfig = testDnsConfig();
 const zone: ZoneSource = {
   snapshot: () => ({ version: 1, activeLabels: new Set([LABEL]), challenges: new Map() }),
 };
@@ -34,20 +27,8 @@ after(async () => {
   await server.close();
 });
 
-function udpAsk(port: number, message: Buffer, timeoutMs = 2000): Promise<packet.Packet> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket("udp4");
-    const timer = setTimeout(() => {
-      socket.close();
-      reject(new Error("no UDP answer"));
-    }, timeoutMs);
-    socket.once("message", (msg) => {
-      clearTimeout(timer);
-      socket.close();
-      resolve(packet.decode(msg));
-    });
-    socket.send(message, port, "127.0.0.1");
-  });
+async function udpAsk(port: number, message: Buffer, timeoutMs = 2000): Promise<packet.Packet> {
+  return packet.decode(await udpExchange(port, message, timeoutMs));
 }
 
 test("UDP: a query gets its answer, on the same port as TCP", async () => {

@@ -10,19 +10,12 @@ import pino from "pino";
 import { startDnsServer, type RunningDnsServer, type ZoneSource } from "../src/server.ts";
 import { DnsMetrics } from "../src/metrics.ts";
 import type { TcpLimits } from "../src/tcp.ts";
-import { DEFAULT_ALLOW, DEFAULT_TTL, type DnsConfig } from "../src/zone.ts";
-import { framed, query, sleep, tcpClient, type TcpClient } from "./helpers/dns-client.ts";
+import { type DnsConfig } from "../src/zone.ts";
+import { framed, query, sleep, tcpClient, type TcpClient, testDnsConfig } from "./helpers/dns-client.ts";
 
 const LABEL = "abcdefghijklmnop";
 const NAME = `10-0-0-1.${LABEL}.boxcert.test`;
-const config: DnsConfig = {
-  zone: "boxcert.test",
-  nameServers: [{ name: "ns1.boxcert.test", addresses: ["127.0.0.1"] }],
-  caa: ["letsencrypt.org"],
-  allow: [...DEFAULT_ALLOW],
-  ttl: { ...DEFAULT_TTL },
-  hostmaster: "hostmaster.boxcert.test",
-};
+const config: DnsConfig = testDnsConfig();
 const zone: ZoneSource = {
   snapshot: () => ({ version: 1, activeLabels: new Set([LABEL]), challenges: new Map() }),
 };

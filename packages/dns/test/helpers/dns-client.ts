@@ -1,6 +1,41 @@
-/** A DNS client for the socket tests: queries, RFC 7766 framing, and a TCP connection that collects answers. */
+/**
+ * A DNS client for the socket tests: the zone they serve, queries, a UDP exchange, RFC 7766 framing, and a
+ * TCP connection that collects answers.
+ */
+import { createSocket } from "node:dgram";
 import { connect, type Socket } from "node:net";
 import packet from "dns-packet";
+import { DEFAULT_ALLOW, DEFAULT_TTL, type DnsConfig } from "../../src/zone.ts";
+
+/** The tests' zone, boxcert.test, with ns1 on 127.0.0.1; `overrides` replace whole fields. */
+export function testDnsConfig(overrides: Partial<DnsConfig> = {}): DnsConfig {
+  return {
+    zone: "boxcert.test",
+    nameServers: [{ name: "ns1.boxcert.test", addresses: ["127.0.0.1"] }],
+    caa: ["letsencrypt.org"],
+    allow: [...DEFAULT_ALLOW],
+    ttl: { ...DEFAULT_TTL },
+    hostmaster: "hostmaster.boxcert.test",
+    ...overrides,
+  };
+}
+
+/** Sends one UDP message to 127.0.0.1:`port` and resolves with the first answer (rejects after `timeoutMs`). */
+export function udpExchange(port: number, message: Buffer, timeoutMs = 2000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket("udp4");
+    const timer = setTimeout(() => {
+      socket.close();
+      reject(new Error("no UDP answer"));
+    }, timeoutMs);
+    socket.once("message", (msg) => {
+      clearTimeout(timer);
+      socket.close();
+      resolve(msg);
+    });
+    socket.send(message, port, "127.0.0.1");
+  });
+}
 
 export function query(id: number, name: string, type: packet.RecordType = "A"): Buffer {
   return packet.encode({ type: "query", id, flags: 0, questions: [{ type, name, class: "IN" }] });
