@@ -17,6 +17,7 @@ import { DnsMetrics } from "../src/metrics.ts";
 import { buildDnsConfig } from "../src/options.ts";
 import { type DnsConfig } from "../src/zone.ts";
 import { framed, query, tcpClient, testDnsConfig, udpExchange } from "./helpers/dns-client.ts";
+import { waitFor } from "../../../test/support/processes.ts";
 
 const logger = pino({ level: "silent" });
 const baseConfig: DnsConfig = testDnsConfig();
@@ -67,12 +68,9 @@ async function server(config: DnsConfig) {
 }
 
 /** Waits for a condition, polling (never a fixed sleep). */
-async function until(what: string, condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+/** Polls a condition the test's sockets or listeners set (test/support/processes.ts waitFor). */
+function until(what: string, condition: () => boolean, timeoutMs = 3000): Promise<boolean> {
+  return waitFor(what, async () => condition(), timeoutMs, 5);
 }
 
 test("NOTIFY of the zone's SOA from loopback (the default): NOERROR, QR, opcode 4, AA, same id and question; the zone reloads", async () => {

@@ -9,6 +9,7 @@ import { createSocket, type Socket } from "node:dgram";
 import packet from "dns-packet";
 import pino from "pino";
 import { startNotifier } from "../src/dns-notify.ts";
+import { waitFor } from "../../../test/support/processes.ts";
 
 const logger = pino({ level: "silent" });
 
@@ -34,12 +35,9 @@ async function fakeDns(answer: (message: Buffer, index: number) => boolean): Pro
   return { socket, port: socket.address().port, received, close: () => new Promise((resolve) => socket.close(() => resolve())) };
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+/** Polls a condition the test's sockets or listeners set (test/support/processes.ts waitFor). */
+function until(what: string, condition: () => boolean, timeoutMs = 3000): Promise<boolean> {
+  return waitFor(what, async () => condition(), timeoutMs, 5);
 }
 
 test("a zone change sends one NOTIFY of the zone's SOA (opcode 4, AA) to every server; answered, nothing more", async () => {

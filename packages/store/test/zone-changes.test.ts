@@ -12,13 +12,11 @@ import { openStore } from "../src/db.ts";
 import { ZoneRecords } from "../src/zone-records.ts";
 import type { ZoneListenEvent } from "../src/zone-changes.ts";
 import { startPostgres } from "../../../test/support/postgres.ts";
+import { waitFor } from "../../../test/support/processes.ts";
 
-async function until(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** Polls a condition the test's sockets or listeners set (test/support/processes.ts waitFor). */
+function until(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<boolean> {
+  return waitFor(what, async () => condition(), timeoutMs, 10);
 }
 
 test("SQLite: nothing to listen to (null)", async () => {
